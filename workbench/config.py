@@ -1,0 +1,413 @@
+"""Configuration: small frozen dataclasses, validated on construction.
+
+Everything a trial needs travels as one :class:`TrialConfig`, serialised to JSON for the
+worker process. Nothing here imports TensorFlow: validation happens in the parent, before
+any trial starts, so a user's typo costs milliseconds, not a TensorFlow import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PIPELINES = ("in_memory", "batch_loop", "stream")
+DATA_KINDS = ("synthetic", "demo", "folder", "npy")
+FAULTS = ("hang", "sigkill", "sigsegv", "exit", "raise", "raise_oom", "alloc")
+MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+# keras.applications constructors by the names users type (lower case, underscores).
+# value: (constructor name in keras.applications, default input size, smallest input size)
+APPLICATIONS: dict[str, tuple[str, int, int]] = {
+    "mobilenet": ("MobileNet", 224, 32),
+    "mobilenet_v2": ("MobileNetV2", 224, 32),
+    "mobilenet_v3_small": ("MobileNetV3Small", 224, 32),
+    "mobilenet_v3_large": ("MobileNetV3Large", 224, 32),
+    "resnet50": ("ResNet50", 224, 32),
+    "resnet101": ("ResNet101", 224, 32),
+    "resnet50_v2": ("ResNet50V2", 224, 32),
+    "efficientnet_b0": ("EfficientNetB0", 224, 32),
+    "efficientnet_b1": ("EfficientNetB1", 240, 32),
+    "efficientnet_v2_b0": ("EfficientNetV2B0", 224, 32),
+    "densenet121": ("DenseNet121", 224, 32),
+    "vgg16": ("VGG16", 224, 32),
+    "xception": ("Xception", 299, 71),
+    "inception_v3": ("InceptionV3", 299, 75),
+    "convnext_tiny": ("ConvNeXtTiny", 224, 32),
+    "nasnet_mobile": ("NASNetMobile", 224, 224),
+}
+# Built-in models: "tiny" is a small random CNN for fast tests, "demo" is trained locally.
+BUILTIN_MODELS: dict[str, int] = {"tiny": 32, "demo": 32}
+
+_UNITS = {
+    "": 1, "b": 1,
+    "k": 10**3, "kb": 10**3, "kib": 2**10,
+    "m": 10**6, "mb": 10**6, "mib": 2**20,
+    "g": 10**9, "gb": 10**9, "gib": 2**30,
+    "t": 10**12, "tb": 10**12, "tib": 2**40,
+}
+
+
+def parse_bytes(text: str | int | float) -> int:
+    """Parse a memory size: ``"1.5GB"`` (10^9), ``"512MiB"`` (2^20), ``"2G"``, ``123456``.
+
+    Decimal units (KB, MB, GB) are powers of 1000, binary units (KiB, MiB, GiB) powers of 1024.
+    """
+    if isinstance(text, bool):
+        raise ConfigError(f"memory size {text!r} is not a size: write e.g. 2GB or 512MiB")
+    if isinstance(text, int | float):
+        value = float(text)
+        unit = ""
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
+        if not m or m.group(2).lower() not in _UNITS:
+            raise ConfigError(
+                f"memory size {text!r} is malformed: write a number and a unit, e.g. 1.5GB, 512MiB or 8GiB"
+            )
+        value, unit = float(m.group(1)), m.group(2).lower()
+    nbytes = value * _UNITS[unit]
+    if not math.isfinite(nbytes) or nbytes <= 0:
+        raise ConfigError(f"memory size {text!r} must be positive, e.g. 2GB")
+    return int(nbytes)
+
+
+def format_bytes(nbytes: float | int | None) -> str:
+    """Human-readable binary size (``1.50 GiB``); ``n/a`` for a missing figure."""
+    if nbytes is None or (isinstance(nbytes, float) and math.isnan(nbytes)):
+        return "n/a"
+    value = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def parse_image_size(text: str | int | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
+    """``96`` -> (96, 96); ``"96x128"`` -> (96, 128) as (height, width); None stays None."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, bool):
+        raise ConfigError(f"image size {text!r} is malformed: write 96 or 96x128")
+    if isinstance(text, int):
+        size = (text, text)
+    elif isinstance(text, tuple | list):
+        if len(text) != 2:
+            raise ConfigError(f"image size {text!r} must be (height, width)")
+        size = (int(text[0]), int(text[1]))
+    else:
+        m = re.fullmatch(r"\s*(\d+)\s*(?:[xX,]\s*(\d+))?\s*", str(text))
+        if not m:
+            raise ConfigError(f"image size {text!r} is malformed: write 96 or 96x128 (height x width)")
+        h = int(m.group(1))
+        size = (h, int(m.group(2)) if m.group(2) else h)
+    if min(size) < 8 or max(size) > 4096:
+        raise ConfigError(f"image size {size[0]}x{size[1]} is out of range: use 8 to 4096 pixels a side")
+    return size
+
+
+def parse_int_list(text: str | list[int] | tuple[int, ...], what: str) -> tuple[int, ...]:
+    """``"1,8,32"`` -> (1, 8, 32), rejecting empty lists, zero, negatives and non-numbers."""
+    items: list[Any]
+    if isinstance(text, str):
+        items = [t.strip() for t in text.split(",") if t.strip()]
+    else:
+        items = list(text)
+    if not items:
+        raise ConfigError(f"{what}: give at least one value, e.g. 1,8,32")
+    out = []
+    for item in items:
+        try:
+            value = int(item)
+            if isinstance(item, float) and item != value:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError(f"{what}: {item!r} is not a whole number") from None
+        if value < 1:
+            raise ConfigError(f"{what}: {value} is not allowed; use whole numbers of 1 or more")
+        out.append(value)
+    return tuple(dict.fromkeys(out))  # keep order, drop repeats
+
+
+def parse_name_list(text: str | list[str] | tuple[str, ...], allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """``"float32,mixed_bfloat16"`` -> validated tuple of names from ``allowed``."""
+    items = [t.strip() for t in text.split(",")] if isinstance(text, str) else [str(t).strip() for t in text]
+    items = [t for t in items if t]
+    if not items:
+        raise ConfigError(f"{what}: choose at least one of {', '.join(allowed)}")
+    for item in items:
+        if item not in allowed:
+            raise ConfigError(f"unknown {what[:-1] if what.endswith('s') else what} {item!r}: choose from {', '.join(allowed)}")
+    return tuple(dict.fromkeys(items))
+
+
+class _Serialisable:
+    """``to_dict`` / ``from_dict`` for the frozen dataclasses below."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(f"{cls.__name__}: unknown field(s) {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ModelSpec(_Serialisable):
+    """Which model to run.
+
+    ``name`` is a keras.applications name (``mobilenet_v2``), ``tiny`` (a small random CNN for
+    tests), ``demo`` (a small CNN trained locally on the embedded real images), or a path to a
+    ``.keras`` / ``.h5`` file or a SavedModel directory. ``image_size`` is (height, width); None
+    means the model's own size (or the application's default).
+    """
+
+    name: str
+    image_size: tuple[int, int] | None = None
+    allow_unsafe: bool = False  # load .keras files with safe_mode=False (only for files you trust)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigError("model: give a keras.applications name, 'demo', 'tiny' or a model file path")
+        object.__setattr__(self, "image_size", parse_image_size(self.image_size))
+        if self.kind == "file":
+            path = Path(self.name).expanduser()
+            if not path.exists():
+                raise ConfigError(
+                    f"model file {self.name!r} does not exist: give a .keras/.h5 file, a SavedModel "
+                    f"folder, or one of: {', '.join(sorted([*BUILTIN_MODELS, *APPLICATIONS]))}"
+                )
+            if path.is_dir() and not (path / "saved_model.pb").exists():
+                raise ConfigError(f"model folder {self.name!r} is not a SavedModel (no saved_model.pb inside)")
+            if path.is_file() and path.suffix.lower() not in MODEL_FILE_SUFFIXES:
+                raise ConfigError(
+                    f"model file {self.name!r} has an unsupported type: use .keras, .h5 or a SavedModel folder"
+                )
+        elif self.kind == "unknown":
+            raise ConfigError(
+                f"unknown model {self.name!r}: choose one of {', '.join(sorted([*BUILTIN_MODELS, *APPLICATIONS]))}, "
+                "or give the path of a .keras/.h5 file or SavedModel folder"
+            )
+        if self.kind == "application" and self.image_size is not None:
+            smallest = APPLICATIONS[self.name.lower()][2]
+            if min(self.image_size) < smallest:
+                raise ConfigError(f"{self.name} needs an input of at least {smallest}x{smallest} pixels")
+
+    @property
+    def kind(self) -> str:
+        """``application``, ``builtin``, ``file`` or ``unknown``."""
+        key = self.name.strip().lower()
+        if key in APPLICATIONS:
+            return "application"
+        if key in BUILTIN_MODELS:
+            return "builtin"
+        if key.endswith(MODEL_FILE_SUFFIXES) or "/" in self.name or "\\" in self.name or Path(self.name).expanduser().exists():
+            return "file"
+        return "unknown"
+
+    @property
+    def label(self) -> str:
+        return Path(self.name).name if self.kind == "file" else self.name.lower()
+
+
+@dataclass(frozen=True)
+class DataSpec(_Serialisable):
+    """Which images to feed.
+
+    ``kind``: ``synthetic`` (random images of the model's input size, ``count`` of them),
+    ``demo`` (the embedded real labelled set), ``folder`` (a directory of images), ``npy``
+    (an (N, H, W, C) array file). ``count`` limits how many images are used (None: all).
+    """
+
+    kind: str
+    count: int | None = None
+    path: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in DATA_KINDS:
+            raise ConfigError(f"unknown data kind {self.kind!r}: choose from {', '.join(DATA_KINDS)}")
+        if self.count is not None and (isinstance(self.count, bool) or int(self.count) < 1):
+            raise ConfigError(f"data: image count {self.count!r} must be 1 or more")
+        if self.kind == "synthetic" and self.count is None:
+            object.__setattr__(self, "count", 256)
+        if self.kind in ("folder", "npy"):
+            if not self.path:
+                raise ConfigError(f"data: {self.kind} needs a path")
+            path = Path(self.path).expanduser()
+            if not path.exists():
+                raise ConfigError(f"data path {self.path!r} does not exist: give an image folder or a .npy file")
+            if self.kind == "folder" and not path.is_dir():
+                raise ConfigError(f"data path {self.path!r} is not a folder")
+            if self.kind == "npy" and (not path.is_file() or path.suffix.lower() != ".npy"):
+                raise ConfigError(f"data path {self.path!r} is not a .npy file")
+
+    @classmethod
+    def parse(cls, text: str) -> DataSpec:
+        """``synthetic:64``, ``synthetic``, ``demo``, ``demo:500``, a folder path or a ``.npy`` path."""
+        text = text.strip()
+        if not text:
+            raise ConfigError("data: give synthetic:COUNT, demo, an image folder or a .npy file")
+        head, _, tail = text.partition(":")
+        if head in ("synthetic", "demo"):
+            count = None
+            if tail:
+                if not tail.isdigit():
+                    raise ConfigError(f"data {text!r}: the count after ':' must be a whole number, e.g. {head}:64")
+                count = int(tail)
+            return cls(kind=head, count=count)
+        path = Path(text).expanduser()
+        if text.lower().endswith(".npy"):
+            return cls(kind="npy", path=str(path))
+        if path.is_dir():
+            return cls(kind="folder", path=str(path))
+        if not path.exists():
+            raise ConfigError(
+                f"data {text!r} does not exist: write synthetic:COUNT, demo, an image folder or a .npy file"
+            )
+        raise ConfigError(f"data {text!r} is neither an image folder nor a .npy file")
+
+    @property
+    def label(self) -> str:
+        if self.kind in ("synthetic", "demo"):
+            return f"{self.kind}:{self.count}" if self.count else self.kind
+        return f"{self.kind}:{Path(self.path or '').name}"
+
+
+@dataclass(frozen=True)
+class Budget(_Serialisable):
+    """Limits for one trial. None means no limit.
+
+    ``host_bytes``: peak resident memory of the trial process; the parent kills the trial when
+    it passes this. ``gpu_bytes``: a simulated GPU (a logical device with this memory limit),
+    so a large card can rehearse a smaller one. ``timeout_s``: wall-clock limit per trial.
+    """
+
+    host_bytes: int | None = None
+    gpu_bytes: int | None = None
+    timeout_s: float | None = 600.0
+
+    def __post_init__(self) -> None:
+        for name in ("host_bytes", "gpu_bytes"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, parse_bytes(value))
+        if self.timeout_s is not None and (isinstance(self.timeout_s, bool) or not float(self.timeout_s) > 0):
+            raise ConfigError(f"timeout {self.timeout_s!r} must be a positive number of seconds")
+
+
+@dataclass(frozen=True)
+class TimingSpec(_Serialisable):
+    """How long to measure: warm-up batches (tracing, not timed), then whole passes over the
+    data until at least ``min_batches`` batches and ``min_duration_s`` seconds were timed."""
+
+    warmup_batches: int = 2
+    min_batches: int = 10
+    min_duration_s: float = 1.0
+    drift_samples: int = 256  # images compared against float32 (0 turns drift off)
+
+    def __post_init__(self) -> None:
+        if int(self.warmup_batches) < 1:
+            raise ConfigError("warm-up needs at least 1 batch (the first call traces the model)")
+        if int(self.min_batches) < 1:
+            raise ConfigError("min_batches must be 1 or more")
+        if float(self.min_duration_s) < 0:
+            raise ConfigError("min_duration_s must be 0 or more")
+        if int(self.drift_samples) < 0:
+            raise ConfigError("drift_samples must be 0 or more")
+
+
+def _spec(value: Any, cls: type) -> Any:
+    return cls.from_dict(value) if isinstance(value, dict) else value
+
+
+@dataclass(frozen=True)
+class TrialConfig(_Serialisable):
+    """One setting to measure, in one fresh process.
+
+    ``fault`` injects a failure for tests and teaching (``hang``, ``sigkill``, ``sigsegv``,
+    ``exit``, ``raise``, ``raise_oom``, ``alloc:BYTES`` for a short allocation inside the
+    prediction phase). It is never set by a normal sweep.
+    """
+
+    model: ModelSpec
+    data: DataSpec
+    pipeline: str = "in_memory"
+    precision: str = "float32"
+    batch_size: int = 32
+    budget: Budget = field(default_factory=Budget)
+    timing: TimingSpec = field(default_factory=TimingSpec)
+    fault: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", _spec(self.model, ModelSpec))
+        object.__setattr__(self, "data", _spec(self.data, DataSpec))
+        object.__setattr__(self, "budget", _spec(self.budget, Budget))
+        object.__setattr__(self, "timing", _spec(self.timing, TimingSpec))
+        if self.pipeline not in PIPELINES:
+            raise ConfigError(f"unknown pipeline {self.pipeline!r}: choose from {', '.join(PIPELINES)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}: choose from {', '.join(PRECISIONS)}")
+        if isinstance(self.batch_size, bool) or int(self.batch_size) < 1:
+            raise ConfigError(f"batch size {self.batch_size!r} is not allowed: use a whole number of 1 or more")
+        if self.fault is not None:
+            kind = self.fault.split(":", 1)[0]
+            if kind not in FAULTS or (kind == "alloc" and parse_bytes(self.fault.split(":", 1)[-1]) <= 0):
+                raise ConfigError(f"unknown fault {self.fault!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["model"]["image_size"] is not None:
+            d["model"]["image_size"] = list(d["model"]["image_size"])
+        return d
+
+    def key(self) -> str:
+        """A stable identity for resuming: everything that changes what is measured."""
+        d = self.to_dict()
+        d["budget"].pop("timeout_s", None)
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        return f"{self.model.label} | {self.data.label} | {self.pipeline} | {self.precision} | batch {self.batch_size}"
+
+
+@dataclass(frozen=True)
+class SweepConfig(_Serialisable):
+    """A sweep: one model and dataset, and the axes to cross (pipelines x precisions x batch sizes)."""
+
+    model: ModelSpec
+    data: DataSpec
+    pipelines: tuple[str, ...] = ("in_memory",)
+    precisions: tuple[str, ...] = ("float32",)
+    batch_sizes: tuple[int, ...] = (1, 8, 32)
+    budget: Budget = field(default_factory=Budget)
+    timing: TimingSpec = field(default_factory=TimingSpec)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", _spec(self.model, ModelSpec))
+        object.__setattr__(self, "data", _spec(self.data, DataSpec))
+        object.__setattr__(self, "budget", _spec(self.budget, Budget))
+        object.__setattr__(self, "timing", _spec(self.timing, TimingSpec))
+        object.__setattr__(self, "pipelines", parse_name_list(self.pipelines, PIPELINES, "pipelines"))
+        object.__setattr__(self, "precisions", parse_name_list(self.precisions, PRECISIONS, "precisions"))
+        object.__setattr__(self, "batch_sizes", parse_int_list(self.batch_sizes, "batch sizes"))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key in ("pipelines", "precisions", "batch_sizes"):
+            d[key] = list(d[key])
+        if d["model"]["image_size"] is not None:
+            d["model"]["image_size"] = list(d["model"]["image_size"])
+        return d

@@ -1,0 +1,1 @@
+"""Measurement probes: host memory (kernel high-water mark), GPU memory (TF allocator, NVML), timing."""

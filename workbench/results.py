@@ -1,0 +1,287 @@
+"""Trial results: the value object, the append-only store, and loading into pandas.
+
+File format (``OUT/results.jsonl``), one JSON object a line:
+
+* a header line ``{"record": "header", "schema_version": N, "environment": {...}, ...}``,
+  written when the file is created (and again if a later sweep runs on another machine);
+* one ``{"record": "trial", ...}`` line per finished trial, flushed and fsynced at once.
+
+Schema history: 1 (first version).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import os
+import platform
+import socket
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import WorkbenchError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .config import TrialConfig
+
+SCHEMA_VERSION = 1
+RESULTS_FILE = "results.jsonl"
+
+
+class Status(str, enum.Enum):
+    """How a trial ended."""
+
+    OK = "ok"
+    OOM = "oom"  # the OS killed it (SIGKILL) or TF raised ResourceExhaustedError
+    OVER_BUDGET = "over_budget"  # passed the host budget (or the simulated GPU budget)
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# The columns users and the rest of the project rely on, in this order.
+COLUMNS = [
+    "model", "dataset", "pipeline", "precision", "batch_size", "status",
+    "throughput_ips", "latency_p50_s", "latency_p90_s", "latency_p99_s", "first_batch_s",
+    "host_baseline_bytes", "host_peak_bytes", "gpu_peak_bytes", "gpu_device_peak_bytes",
+    "drift_max_abs", "top1_agreement", "accuracy", "error",
+]
+
+NAN = float("nan")
+
+
+@dataclass
+class TrialResult:
+    """What one trial measured. Missing figures are NaN (never 0); units are in the names."""
+
+    key: str
+    model: str
+    dataset: str
+    pipeline: str
+    precision: str
+    batch_size: int
+    status: Status = Status.OK
+    image_height: int | None = None
+    image_width: int | None = None
+    images: int = 0  # images in the dataset
+    throughput_ips: float = NAN
+    latency_p50_s: float = NAN
+    latency_p90_s: float = NAN
+    latency_p99_s: float = NAN
+    latency_mean_s: float = NAN
+    first_batch_s: float = NAN  # warm-up: time to the first prediction (tracing included)
+    load_s: float = NAN  # model and data set-up
+    timed_batches: int = 0
+    timed_images: int = 0
+    timed_s: float = NAN
+    host_baseline_bytes: float = NAN  # resident memory after load, before prediction
+    host_load_peak_bytes: float = NAN  # high-water mark of the load phase
+    host_peak_bytes: float = NAN  # high-water mark during prediction (warm-up + timed)
+    host_peak_method: str | None = None  # "vmhwm" (kernel high-water mark) or "sampled"
+    gpu_peak_bytes: float = NAN  # TF allocator peak during prediction
+    gpu_device_peak_bytes: float = NAN  # NVML: memory the device gave this process (incl. CUDA context)
+    gpu_name: str | None = None
+    gpu_budget_enforced: bool = False
+    host_budget_bytes: float = NAN
+    gpu_budget_bytes: float = NAN
+    drift_max_abs: float = NAN
+    drift_samples: int = 0
+    top1_agreement: float = NAN
+    accuracy: float = NAN
+    skipped_images: int = 0
+    skipped_files: list[str] = field(default_factory=list)
+    wall_s: float = NAN  # the whole trial process, as the parent saw it
+    exit_code: int | None = None
+    error: str | None = None
+    stderr_tail: str | None = None
+    tf_version: str | None = None
+    keras_version: str | None = None
+    started_at: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+
+    @classmethod
+    def for_trial(cls, cfg: TrialConfig) -> TrialResult:
+        """An empty result naming the trial; the worker fills in what it measures."""
+        return cls(
+            key=cfg.key(),
+            model=cfg.model.label,
+            dataset=cfg.data.label,
+            pipeline=cfg.pipeline,
+            precision=cfg.precision,
+            batch_size=cfg.batch_size,
+            host_budget_bytes=float(cfg.budget.host_bytes or NAN),
+            gpu_budget_bytes=float(cfg.budget.gpu_bytes or NAN),
+            started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            config=cfg.to_dict(),
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["status"] = self.status.value
+        # JSON has no NaN: missing figures are stored as null and read back as NaN.
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialResult:
+        known = {f.name: f for f in fields(cls)}
+        kwargs = {}
+        for name, value in data.items():
+            if name not in known:
+                continue  # a newer writer's extra field: ignore rather than fail
+            if value is None and known[name].default is NAN:
+                value = NAN
+            kwargs[name] = value
+        return cls(**kwargs)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(*dists: str) -> str | None:
+    for dist in dists:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def environment() -> dict[str, Any]:
+    """Where the numbers come from. Read without importing TensorFlow."""
+    import psutil
+
+    from .probes.gpu import nvml_devices
+
+    gpus = nvml_devices()
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "tensorflow": _version("tensorflow", "tensorflow-cpu", "tf-nightly"),
+        "keras": _version("keras"),
+        "numpy": _version("numpy"),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "ram_total_bytes": psutil.virtual_memory().total,
+        "gpus": gpus,  # [] without NVML or a GPU
+        "gpu_name": gpus[0]["name"] if gpus else None,
+        "gpu_driver": gpus[0]["driver"] if gpus else None,
+    }
+
+
+class ResultStore:
+    """Append-only, resumable store of one sweep folder's results."""
+
+    def __init__(self, out_dir: str | os.PathLike[str]) -> None:
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / RESULTS_FILE
+
+    def _records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        records = []
+        with self.path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    # A line cut short by a kill mid-write: everything before it is kept.
+                    print(f"workbench: skipping unreadable line {lineno} of {self.path}", file=sys.stderr)
+        return records
+
+    def headers(self) -> list[dict[str, Any]]:
+        return [r for r in self._records() if r.get("record") == "header"]
+
+    def results(self) -> list[TrialResult]:
+        return [TrialResult.from_dict(r) for r in self._records() if r.get("record") == "trial"]
+
+    def done_keys(self) -> set[str]:
+        return {r["key"] for r in self._records() if r.get("record") == "trial"}
+
+    def _append(self, record: dict[str, Any]) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, allow_nan=False, default=str) + "\n"
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def ensure_header(self, sweep: dict[str, Any] | None = None, env: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write a header unless the newest one already describes this machine and sweep."""
+        env = env if env is not None else environment()
+        headers = self.headers()
+        if headers:
+            last = headers[-1]
+            same_machine = all(
+                last.get("environment", {}).get(k) == env.get(k)
+                for k in ("hostname", "tensorflow", "keras", "cpu_model", "gpu_name")
+            )
+            if same_machine and last.get("sweep") == sweep:
+                return last
+        header = {
+            "record": "header",
+            "schema_version": SCHEMA_VERSION,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "environment": env,
+            "sweep": sweep,
+        }
+        self._append(header)
+        return header
+
+    def append(self, result: TrialResult) -> None:
+        record = {"record": "trial", "schema_version": SCHEMA_VERSION, **result.to_dict()}
+        self._append(record)
+
+
+def load_results(out_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """One row per trial (failed trials included), the :data:`COLUMNS` first.
+
+    ``df.attrs["environment"]`` and ``df.attrs["sweep"]`` hold the newest header's records.
+    """
+    import pandas as pd
+
+    store = ResultStore(out_dir)
+    if not store.path.exists():
+        raise WorkbenchError(f"no results in {out_dir}: expected {store.path} (run a sweep into it first)")
+    rows = [r.to_dict() for r in store.results()]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        df = pd.DataFrame(columns=[f.name for f in fields(TrialResult)])
+    rest = [c for c in df.columns if c not in COLUMNS]
+    df = df[COLUMNS + rest]
+    numeric = [f.name for f in fields(TrialResult) if f.type in ("float", "int")]
+    for col in numeric:
+        if col in df.columns:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    headers = store.headers()
+    if headers:
+        df.attrs["environment"] = headers[-1].get("environment", {})
+        df.attrs["sweep"] = headers[-1].get("sweep")
+        df.attrs["schema_version"] = headers[-1].get("schema_version")
+    return df

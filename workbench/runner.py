@@ -1,0 +1,230 @@
+"""Parent side of a sweep: one fresh worker process per trial, budgets, timeouts, statuses.
+
+The parent never imports TensorFlow. It waits on the child with ``Popen.wait(timeout=...)``
+(a blocking wait, not a spin), and between waits checks the child's resident memory against
+the host budget, the wall-clock timeout and the cancel flag. A trial that dies in any way
+comes back as a :class:`TrialResult` with a status, its exit code and the tail of its stderr;
+the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from .config import SweepConfig, TrialConfig
+from .plan import expand
+from .results import ResultStore, Status, TrialResult
+
+MIB = 2**20
+STDERR_TAIL_CHARS = 3000
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+@dataclass
+class TrialEvent:
+    """Progress of a sweep, passed to the ``progress`` callback.
+
+    ``kind`` is ``start`` (a trial process is about to start), ``end`` (it finished, in any
+    way: see ``result.status``) or ``skip`` (already in the results file: resumed).
+    """
+
+    kind: str
+    index: int  # 0-based position in the sweep
+    total: int
+    trial: TrialConfig
+    result: TrialResult | None = None
+
+
+Progress = Callable[[TrialEvent], None]
+
+
+def _tail(path: Path, chars: int = STDERR_TAIL_CHARS) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(size - chars, 0))
+            return fh.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    """Resident memory of the trial process and any children it started."""
+    total = 0
+    try:
+        for p in [proc, *proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+    except psutil.Error:
+        pass
+    return total
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
+
+
+def worker_env() -> dict[str, str]:
+    """The worker's environment: this package importable, TF's start-up chatter quiet."""
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_trial(
+    cfg: TrialConfig,
+    *,
+    cancel: threading.Event | None = None,
+    poll_interval_s: float = 0.02,
+    python: str = sys.executable,
+) -> TrialResult | None:
+    """Run one trial in a fresh process. Returns None only when cancelled."""
+    workdir = Path(tempfile.mkdtemp(prefix="workbench-trial-"))
+    try:
+        return _run_in(workdir, cfg, cancel, poll_interval_s, python)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_in(workdir: Path, cfg: TrialConfig, cancel: threading.Event | None,
+            poll_interval_s: float, python: str) -> TrialResult | None:
+    config_path, result_path, stderr_path = workdir / "config.json", workdir / "result.json", workdir / "stderr.txt"
+    config_path.write_text(json.dumps(cfg.to_dict()))
+    budget, timeout = cfg.budget.host_bytes, cfg.budget.timeout_s
+    killed_by: str | None = None
+    seen_rss = 0
+    t0 = time.monotonic()
+    with stderr_path.open("wb") as err:
+        proc = subprocess.Popen(
+            [python, "-m", "workbench.worker", str(config_path), str(result_path)],
+            stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=worker_env(),
+            start_new_session=True,  # its own process group: a kill takes its children too
+        )
+        ps = psutil.Process(proc.pid)
+        while True:
+            try:
+                proc.wait(timeout=poll_interval_s)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            rss = _tree_rss(ps)
+            seen_rss = max(seen_rss, rss)
+            if budget and rss > budget:
+                killed_by = "budget"
+            elif timeout and time.monotonic() - t0 > timeout:
+                killed_by = "timeout"
+            elif cancel is not None and cancel.is_set():
+                killed_by = "cancel"
+            if killed_by:
+                _kill_group(proc)
+                break
+    wall = time.monotonic() - t0
+    if killed_by == "cancel":
+        return None
+    result = _read_result(result_path, cfg)
+    result.wall_s = wall
+    result.exit_code = proc.returncode
+    if result.status is not Status.OK:
+        result.stderr_tail = _tail(stderr_path)
+    _classify(result, proc.returncode, killed_by, seen_rss, cfg, result_path.exists())
+    return result
+
+
+def _read_result(path: Path, cfg: TrialConfig) -> TrialResult:
+    if path.exists():
+        try:
+            return TrialResult.from_dict(json.loads(path.read_text()))
+        except (ValueError, TypeError):
+            pass
+    return TrialResult.for_trial(cfg)
+
+
+def _classify(result: TrialResult, code: int, killed_by: str | None, seen_rss: int,
+              cfg: TrialConfig, wrote_result: bool) -> None:
+    """Decide the status of a trial from how its process ended."""
+    if killed_by == "budget":
+        result.status = Status.OVER_BUDGET
+        if not result.host_peak_bytes >= seen_rss:  # NaN-safe: what the parent saw is a lower bound
+            result.host_peak_bytes = float(seen_rss)
+            result.host_peak_method = "sampled_by_parent"
+        result.error = (
+            f"killed at {seen_rss / MIB:.0f} MiB resident, over the host budget of "
+            f"{(cfg.budget.host_bytes or 0) / MIB:.0f} MiB"
+        )
+    elif killed_by == "timeout":
+        result.status = Status.TIMEOUT
+        result.error = f"no result after the {cfg.budget.timeout_s:g} s timeout; the trial was killed"
+    elif wrote_result:
+        return  # the worker classified itself (ok, oom, over_budget, error)
+    elif code == -signal.SIGKILL:
+        result.status = Status.OOM
+        result.error = ("killed by SIGKILL without writing a result: most likely the kernel's "
+                        "out-of-memory killer (host memory ran out)")
+    elif code is not None and code < 0:
+        result.status = Status.ERROR
+        result.error = f"crashed: killed by signal {signal.Signals(-code).name}"
+    else:
+        result.status = Status.ERROR
+        result.error = f"the worker exited with code {code} without writing a result"
+
+
+def run_sweep(
+    sweep: SweepConfig,
+    out_dir: str | os.PathLike[str],
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    retry_failed: bool = False,
+) -> list[TrialResult]:
+    """Run every trial of ``sweep`` not already in ``out_dir``; return the results of all of them.
+
+    Each result is appended to ``out_dir/results.jsonl`` and flushed as soon as its trial ends,
+    so a sweep killed halfway resumes where it stopped. ``retry_failed`` runs failed trials again.
+    Cancelling (``cancel.set()``) ends the running trial's process; finished results are kept.
+    """
+    trials = expand(sweep)  # validates every trial before any runs
+    store = ResultStore(out_dir)
+    store.ensure_header(sweep.to_dict())
+    previous = {r.key: r for r in store.results()}
+    results: list[TrialResult] = []
+    for index, trial in enumerate(trials):
+        if cancel is not None and cancel.is_set():
+            break
+        done = previous.get(trial.key())
+        if done is not None and (done.ok or not retry_failed):
+            results.append(done)
+            if progress:
+                progress(TrialEvent("skip", index, len(trials), trial, done))
+            continue
+        if progress:
+            progress(TrialEvent("start", index, len(trials), trial))
+        result = run_trial(trial, cancel=cancel)
+        if result is None:  # cancelled: nothing half-measured is stored
+            break
+        store.append(result)
+        results.append(result)
+        if progress:
+            progress(TrialEvent("end", index, len(trials), trial, result))
+    return results
