@@ -141,8 +141,23 @@ def measure(cfg: TrialConfig, result: TrialResult) -> None:
         drift.measure_drift(keras, tf, cfg, model, pipe, source, result)
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when the sweep that started it dies, so a killed sweep
+    leaves no orphaned trial holding memory (no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    _die_with_parent()
     if len(argv) != 2:
         print("usage: python -m workbench.worker CONFIG.json RESULT.json", file=sys.stderr)
         return 2
