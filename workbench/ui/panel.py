@@ -1,0 +1,350 @@
+"""The workbench panel: pick, run, watch, decide, export, in one ipywidgets view.
+
+``Workbench()`` in a notebook shows the panel. Sweeps and searches run in a background
+thread (see :mod:`workbench.ui.jobs`), so the kernel stays responsive and **Cancel** works
+while a trial runs; each finished trial re-draws the plots and grows the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+
+from .. import __version__
+from ..analysis import OBJECTIVES
+from ..commands._options import model_data_budget_timing
+from ..config import SweepConfig, TrialConfig, format_bytes
+from ..errors import ConfigError, WorkbenchError
+from ..plan import expand
+from ..results import ResultStore, environment, load_results
+from ..runner import TrialEvent, run_sweep
+from ..search import STRATEGIES, ProbeEvent, search_batch
+from .form import SweepForm
+from .jobs import JobRunner, Tally, set_status, ticking
+from .results_view import ResultsView
+
+_REFRESH_SKIPPED_EVERY_S = 2.0  # a resumed sweep replays many "skip" events: re-draw now and then
+
+
+def machine_line(env: dict[str, Any] | None = None) -> str:
+    """CPU, RAM and GPU of this machine, in one line ("GPU: not available" without one)."""
+    env = env if env is not None else environment()
+    gpus = env.get("gpus") or []
+    if gpus:
+        gpu = ", ".join(f"{g['name']} ({format_bytes(g.get('memory_total_bytes'))})" for g in gpus)
+    else:
+        gpu = "not available"
+    return (f"CPU: {env.get('cpu_model')} ({env.get('cpu_count')} cores), "
+            f"RAM {format_bytes(env.get('ram_total_bytes'))} · GPU: {gpu}")
+
+
+class Workbench:
+    """The panel. ``settings`` are the CLI's option names with CLI-style values, e.g.
+    ``Workbench(model="mobilenet_v2", batch_sizes="1,8,32", host_budget="2GB")``."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.env = environment()
+        self.form = SweepForm(**settings)
+        self.results = ResultsView()
+        self.header = W.HTML(f"<b>Memory trade-off workbench</b> {__version__} · "
+                             f"{html.escape(machine_line(self.env))}")
+        self.header.add_class("wb-header")
+        self.objective = W.Dropdown(options=list(OBJECTIVES), value="throughput", description="optimise for",
+                                    style={"description_width": "110px"})
+        self.margin = W.BoundedFloatText(value=0.1, min=0.0, max=0.9, step=0.05, description="safety margin",
+                                         style={"description_width": "110px"}, layout=W.Layout(width="220px"))
+        self.max_batch = W.BoundedIntText(value=4096, min=1, max=2**20, description="search up to",
+                                          style={"description_width": "110px"}, layout=W.Layout(width="220px"))
+        self.strategy = W.Dropdown(options=list(STRATEGIES), value="model", description="search by",
+                                   style={"description_width": "80px"}, layout=W.Layout(width="200px"))
+        self.title = W.Text(placeholder="report title (optional)", layout=W.Layout(width="260px"))
+        self.run_button = W.Button(description="Run sweep", button_style="primary", icon="play")
+        self.search_button = W.Button(description="Search", tooltip="largest batch size under the budget", icon="search")
+        self.cancel_button = W.Button(description="Cancel", button_style="warning", icon="stop", disabled=True)
+        self.open_button = W.Button(description="Open results", tooltip="show the results folder's plots and table",
+                                    icon="folder-open")
+        self.report_button = W.Button(description="Export HTML report", icon="file-code-o", disabled=True)
+        self.csv_button = W.Button(description="Export CSV", icon="table", disabled=True)
+        self.progress = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="420px"))
+        self.status = W.HTML()
+        self.details = W.HTML()
+        self.plan = W.HTML()
+        self.links = W.HTML()
+        for name, widget in (("run", self.run_button), ("search", self.search_button),
+                             ("cancel", self.cancel_button), ("open", self.open_button),
+                             ("report", self.report_button), ("csv", self.csv_button),
+                             ("status", self.status), ("progress", self.progress), ("links", self.links),
+                             ("objective", self.objective), ("margin", self.margin), ("max-batch", self.max_batch),
+                             ("strategy", self.strategy), ("title", self.title)):
+            widget.add_class(f"wb-{name}")
+        self.jobs = JobRunner(self.status, self.details, self._set_busy)
+        self._sweep: SweepConfig | None = None
+        self._errors: dict[str, str] = {}
+
+        self.run_button.on_click(lambda _b: self._guard(self.run))
+        self.search_button.on_click(lambda _b: self._guard(self.search))
+        self.cancel_button.on_click(lambda _b: self.cancel())
+        self.open_button.on_click(lambda _b: self._guard(self.open))
+        self.report_button.on_click(lambda _b: self._guard(self.export_report))
+        self.csv_button.on_click(lambda _b: self._guard(self.export_csv))
+        self.form.observe(self._on_change)
+        for widget in (self.objective, self.margin):
+            widget.observe(lambda _c: self._redecide(), "value")
+        self.form.host_budget.observe(lambda _c: self._redecide(), "value")
+        self.form.gpu_budget.observe(lambda _c: self._redecide(), "value")
+        self.widget = self._layout()
+        self._on_change()
+
+    def _layout(self) -> W.VBox:
+        sections = self.form.sections()
+        timing = W.Accordion(children=[sections.pop("Timing")], titles=("Timing and retries",))
+        timing.selected_index = None
+        blocks: list[W.Widget] = [self.header]
+        for title, box in sections.items():
+            blocks += [W.HTML(f"<b>{title}</b>"), box]
+        blocks += [timing, W.HTML("<b>Decide</b>"), W.HBox([self.objective, self.margin, self.max_batch, self.strategy]),
+                   W.HBox([self.run_button, self.search_button, self.cancel_button, self.open_button]),
+                   self.plan, self.form.messages["general"], W.HBox([self.progress]), self.status, self.details,
+                   self.results.widget, W.HBox([self.report_button, self.csv_button, self.title]), self.links]
+        box = W.VBox(blocks)
+        box.add_class("wb-panel")
+        return box
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # -- state of the controls ---------------------------------------------------------------
+
+    def _on_change(self) -> None:
+        self._sweep, self._errors = self.form.validate()
+        self.form.show_errors(self._errors)
+        if self._sweep is not None:
+            n = len(expand(self._sweep))
+            s = self._sweep
+            self.plan.value = (f"<i>{n} trial{'s' * (n != 1)}: {len(s.pipelines)} pipeline(s) × "
+                               f"{len(s.precisions)} precision(s) × batch sizes {', '.join(map(str, s.batch_sizes))}</i>")
+        else:
+            self.plan.value = ""
+        self._set_busy(self.jobs.busy)
+
+    def _set_busy(self, busy: bool) -> None:
+        valid = self._sweep is not None
+        self.run_button.disabled = busy or not valid
+        self.search_button.disabled = busy or not valid
+        self.cancel_button.disabled = not busy
+        self.open_button.disabled = busy
+        has_results = self.results.df is not None and not self.results.df.empty
+        self.report_button.disabled = busy or not has_results
+        self.csv_button.disabled = busy or not has_results
+
+    def _guard(self, action: Any) -> None:
+        """Run a button's action; a user's mistake becomes a message, never a traceback."""
+        try:
+            action()
+        except WorkbenchError as exc:
+            set_status(self.status, f"error: {exc}", error=True)
+
+    def _decide_args(self) -> dict[str, Any]:
+        host, gpu = self.form.budgets()
+        return {"host_budget_bytes": host, "gpu_budget_bytes": gpu,
+                "objective": self.objective.value, "margin": float(self.margin.value)}
+
+    def _redecide(self) -> None:
+        try:
+            self.results.update_decision(**self._decide_args())
+        except ConfigError as exc:
+            self.results.recommendation.value = f"<span style='color:#b00020'>⚠ {html.escape(str(exc))}</span>"
+
+    def _show(self, out_dir: str | os.PathLike[str]) -> None:
+        self.results.show(load_results(out_dir), **self._decide_args())
+        self._set_busy(self.jobs.busy)
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def options(self, command: str = "sweep") -> dict[str, Any]:
+        """The options of ``workbench COMMAND`` (sweep, search or report) as the panel sets them
+        now, by the CLI's names (``dest``); the panel calls the API with exactly these."""
+        sweep = vars(self.form.namespace())
+        if command == "sweep":
+            return sweep
+        decide = {"host_budget": sweep["host_budget"], "gpu_budget": sweep["gpu_budget"],
+                  "margin": float(self.margin.value)}
+        if command == "search":
+            axes = ("batch_sizes", "precisions", "pipelines", "retry_failed")
+            return {**{k: v for k, v in sweep.items() if k not in axes}, **decide,
+                    # one series is searched: the first one ticked (the CLI's --precision/--pipeline)
+                    "precision": (sweep["precisions"] or ",").split(",")[0],
+                    "pipeline": (sweep["pipelines"] or ",").split(",")[0],
+                    "max_batch": int(self.max_batch.value), "strategy": self.strategy.value,
+                    "drift_samples": 0}  # drift says nothing about memory: probes skip it, as in the CLI
+        if command == "report":
+            return {"results": sweep["out"], "output": None, **decide, "objective": self.objective.value,
+                    "title": self.title.value.strip() or None}
+        raise ValueError(f"no such command {command!r}: sweep, search or report")
+
+    def config(self) -> SweepConfig:
+        """The sweep the controls describe (a ConfigError naming the first problem otherwise)."""
+        sweep, errors = self.form.validate()
+        if sweep is None:
+            raise ConfigError(next(iter(errors.values())))
+        return sweep
+
+    def run(self) -> None:
+        """Start the sweep in the background (what **Run sweep** does)."""
+        sweep, out = self.config(), self.form.out.value.strip()
+        self.jobs.start("sweep", lambda cancel: self._sweep_job(sweep, out, cancel))
+
+    def _sweep_job(self, sweep: SweepConfig, out: str, cancel: threading.Event) -> None:
+        total = len(expand(sweep))
+        tally = Tally(total)
+        self.progress.max, self.progress.value, self.progress.bar_style = total, 0, ""
+        set_status(self.status, f"starting {total} trial(s) into {out}")
+        last_refresh = 0.0
+
+        def progress(event: TrialEvent) -> None:
+            nonlocal last_refresh
+            if event.kind == "start":
+                tally.start()
+                tally.current = f"trial {event.index + 1} of {total} running: {event.trial.describe()}"
+                set_status(self.status, status_text() or tally.current)
+                return
+            tally.end(event.result is not None and event.result.ok, skipped=event.kind == "skip")
+            tally.current = ""
+            self.progress.value = tally.done
+            if event.kind == "end" or time.monotonic() - last_refresh > _REFRESH_SKIPPED_EVERY_S:
+                self._show(out)  # failed trials show up as markers at once
+                last_refresh = time.monotonic()
+
+        def status_text() -> str | None:
+            if cancel.is_set() or not tally.current:
+                return None
+            return f"{tally.current} · {tally.done} of {total} done · {tally.time_left()}"
+
+        with ticking(self.status, status_text):
+            run_sweep(sweep, out, progress=progress, cancel=cancel, retry_failed=self.form.retry_failed.value)
+        self._show(out)
+        summary = (f"{tally.done} of {total} trials ({tally.failed} failed, {tally.skipped} already done) "
+                   f"in {tally.elapsed()}; results in {out}")
+        if cancel.is_set() and tally.done < total:
+            self.progress.bar_style = "warning"
+            set_status(self.status, f"cancelled: {summary}. The running trial was stopped; finished ones are kept.")
+        else:
+            self.progress.bar_style = "success"
+            set_status(self.status, f"done: {summary}")
+
+    def search(self) -> None:
+        """Find the largest batch under the budget in the background (what **Search** does)."""
+        self.config()  # every control valid, or a message next to the one at fault
+        opts = self.options("search")
+        model, data, budget, timing = model_data_budget_timing(argparse.Namespace(**opts))
+        host, gpu, out = budget.host_bytes, budget.gpu_bytes, opts["out"]
+        if host is None and gpu is None:
+            self.form.show_errors({**self._errors, "host_budget": "Search needs a host or GPU budget, e.g. 2GB"})
+            raise ConfigError("Search needs a host or GPU budget: set one, e.g. 2GB")
+        template = TrialConfig(model=model, data=data, pipeline=opts["pipeline"], precision=opts["precision"],
+                               batch_size=1, budget=budget, timing=timing)
+        margin, max_batch, strategy = opts["margin"], opts["max_batch"], opts["strategy"]
+
+        def job(cancel: threading.Event) -> None:
+            tally = Tally(total=0)
+            self.progress.max, self.progress.value, self.progress.bar_style = 1, 0, ""
+            under = " and ".join(f"{k} {format_bytes(v)}" for k, v in (("host", host), ("GPU", gpu)) if v)
+            what = f"{template.pipeline} · {template.precision}"
+            set_status(self.status, f"searching the largest batch for {what} under {under}")
+
+            def progress(event: ProbeEvent) -> None:
+                if event.kind == "start":
+                    tally.start()
+                    bracket = f"fits up to {event.low}" + (f", fails from {event.high}" if event.high else "")
+                    tally.current = f"probe {event.index + 1}: batch {event.batch_size} ({what}) · {bracket}"
+                    set_status(self.status, tally.current)
+                else:
+                    tally.end(event.result is not None and event.result.ok)
+                    tally.current = ""
+                    self._show(out)  # the probe appears on the memory curve at once
+
+            def status_text() -> str | None:
+                if cancel.is_set() or not tally.current:
+                    return None
+                return f"{tally.current} · {tally.elapsed()} so far"
+
+            with ticking(self.status, status_text):
+                found = search_batch(template, out, host_budget_bytes=host, gpu_budget_bytes=gpu, margin=margin,
+                                     max_batch=max_batch, progress=progress, cancel=cancel,
+                                     strategy=strategy)
+            self._show(out)
+            self.progress.value = self.progress.max
+            probes = f"{found.n_probes} probe(s) in {tally.elapsed()}"
+            if found.cancelled:
+                self.progress.bar_style = "warning"
+                set_status(self.status, f"search cancelled after {probes}; finished probes are kept in {out}")
+            elif found.batch_size == 0:
+                self.progress.bar_style = "danger"
+                set_status(self.status, f"no batch size fits under {under} ({what}, {probes}): "
+                                        "raise the budget or pick a smaller model or input")
+            else:
+                self.progress.bar_style = "success"
+                limit = " (the largest allowed: raise 'search up to')" if found.limited_by == "max_batch" else ""
+                set_status(self.status, f"largest batch under {under} for {what}: {found.batch_size}{limit} "
+                                        f"({probes}); results in {out}")
+            if found.notes:
+                self.details.value = "".join(f"<div>note: {html.escape(n)}</div>" for n in found.notes)
+
+        self.jobs.start("search", job)
+
+    def cancel(self) -> None:
+        """Stop the running job (what **Cancel** does): the running trial's process is ended."""
+        if self.jobs.busy:
+            self.jobs.request_cancel()
+            set_status(self.status, "cancelling: stopping the running trial…")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the running job ends; True when none runs. For scripts and tests."""
+        return self.jobs.wait(timeout)
+
+    def open(self, path: str | os.PathLike[str] | None = None) -> None:
+        """Show a results folder's plots and table without running anything."""
+        if path is not None:
+            self.form.out.value = str(path)
+        out = self.form.out.value.strip()
+        if not ResultStore(out).path.exists():
+            message = f"no results in {out!r}: run a sweep into it first, or pick a folder with a results.jsonl"
+            self.form.show_errors({**self._errors, "out": message})
+            raise WorkbenchError(message)
+        self._show(out)
+        n = len(self.results.df) if self.results.df is not None else 0
+        set_status(self.status, f"opened {out}: {n} trial(s)")
+
+    def export_report(self) -> Path:
+        """Write the HTML report next to the results and link it."""
+        from ..report import write_report
+
+        opts = self.options("report")
+        host, gpu = self.form.budgets()
+        path = write_report(opts["results"], opts["output"], host_budget_bytes=host, gpu_budget_bytes=gpu,
+                            objective=opts["objective"], margin=opts["margin"], title=opts["title"])
+        self._link("HTML report", Path(path))
+        return Path(path)
+
+    def export_csv(self) -> Path:
+        """Write the results as CSV next to them and link it."""
+        out = Path(self.form.out.value.strip())
+        path = out / "results.csv"
+        load_results(out).to_csv(path, index=False)
+        self._link("CSV", path)
+        return path
+
+    def _link(self, what: str, path: Path) -> None:
+        # A relative link resolves against the notebook's page, whose folder is the kernel's cwd.
+        href = os.path.relpath(path.resolve(), Path.cwd())
+        entry = (f"<div class='wb-link'>{what}: <a href='{html.escape(href)}' target='_blank'>"
+                 f"{html.escape(path.name)}</a> <code>{html.escape(str(path.resolve()))}</code></div>")
+        self.links.value = self.links.value + entry
+        set_status(self.status, f"saved the {what} to {path}")
