@@ -2,6 +2,9 @@
 
 Measure what batch size, precision and input pipeline cost and save on your own model and
 machine: every trial runs in its own process (TensorFlow is never imported here).
+
+``from workbench import Workbench; Workbench()`` shows the notebook panel; it is loaded on
+first use, so ``import workbench`` does not import ipywidgets.
 """
 
 from .config import (
@@ -43,3 +46,12 @@ __all__ = [
     "run_sweep",
     "run_trial",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The panel needs ipywidgets (the "notebook" extra): import it only when asked for.
+    if name == "Workbench":
+        from .ui import Workbench
+
+        return Workbench
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")
