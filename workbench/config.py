@@ -303,8 +303,14 @@ class Budget(_Serialisable):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, parse_bytes(value))
-        if self.timeout_s is not None and (isinstance(self.timeout_s, bool) or not float(self.timeout_s) > 0):
-            raise ConfigError(f"timeout {self.timeout_s!r} must be a positive number of seconds")
+        if self.timeout_s is not None:
+            try:
+                timeout = float(self.timeout_s)
+            except (TypeError, ValueError):
+                timeout = -1.0
+            if isinstance(self.timeout_s, bool) or not timeout > 0:
+                raise ConfigError(f"timeout {self.timeout_s!r} must be a positive number of seconds")
+            object.__setattr__(self, "timeout_s", timeout)
 
 
 @dataclass(frozen=True)
@@ -318,6 +324,13 @@ class TimingSpec(_Serialisable):
     drift_samples: int = 256  # images compared against float32 (0 turns drift off)
 
     def __post_init__(self) -> None:
+        # normalise types so equal settings serialise (and hash) the same: 0 and 0.0, "2" and 2
+        for name, kind in (("warmup_batches", int), ("min_batches", int), ("min_duration_s", float),
+                           ("drift_samples", int)):
+            try:
+                object.__setattr__(self, name, kind(getattr(self, name)))
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name} must be a number, not {getattr(self, name)!r}") from None
         if int(self.warmup_batches) < 1:
             raise ConfigError("warm-up needs at least 1 batch (the first call traces the model)")
         if int(self.min_batches) < 1:
@@ -359,7 +372,7 @@ class TrialConfig(_Serialisable):
             raise ConfigError(f"unknown pipeline {self.pipeline!r}: choose from {', '.join(PIPELINES)}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}: choose from {', '.join(PRECISIONS)}")
-        if isinstance(self.batch_size, bool) or int(self.batch_size) < 1:
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"batch size {self.batch_size!r} is not allowed: use a whole number of 1 or more")
         if self.fault is not None:
             kind = self.fault.split(":", 1)[0]

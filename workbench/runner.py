@@ -51,15 +51,18 @@ class TrialEvent:
 Progress = Callable[[TrialEvent], None]
 
 
-def _tail(path: Path, chars: int = STDERR_TAIL_CHARS) -> str:
+def _tail(path: Path, lines: int = 40, line_chars: int = 300) -> str:
+    """The last lines of a trial's stderr, each cut to a readable length (a crash dump's
+    one-line list of extension modules would otherwise push the traceback out)."""
     try:
         with path.open("rb") as fh:
             fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(size - chars, 0))
-            return fh.read().decode("utf-8", "replace").strip()
+            fh.seek(max(fh.tell() - 64 * 1024, 0))
+            text = fh.read().decode("utf-8", "replace")
     except OSError:
         return ""
+    kept = [ln if len(ln) <= line_chars else ln[:line_chars] + " ..." for ln in text.splitlines() if ln.strip()]
+    return "\n".join(kept[-lines:])[-STDERR_TAIL_CHARS:]
 
 
 def _tree_rss(proc: psutil.Process) -> int:
@@ -147,9 +150,9 @@ def _run_in(workdir: Path, cfg: TrialConfig, cancel: threading.Event | None,
     result = _read_result(result_path, cfg)
     result.wall_s = wall
     result.exit_code = proc.returncode
+    _classify(result, proc.returncode, killed_by, seen_rss, cfg, result_path.exists())
     if result.status is not Status.OK:
         result.stderr_tail = _tail(stderr_path)
-    _classify(result, proc.returncode, killed_by, seen_rss, cfg, result_path.exists())
     return result
 
 

@@ -148,6 +148,8 @@ def test_round_trip_and_stable_key():
     longer = TrialConfig.from_dict({**trial.to_dict(), "budget": {**trial.to_dict()["budget"], "timeout_s": 99}})
     assert longer.key() == trial.key()
     assert TrialConfig.from_dict({**trial.to_dict(), "batch_size": 5}).key() != trial.key()
+    # the CLI passes floats where the API may pass ints: the same setting, the same identity
+    assert TimingSpec(min_duration_s=0).to_dict() == TimingSpec(min_duration_s=0.0).to_dict()
     sweep = SweepConfig(ModelSpec("tiny"), DataSpec("synthetic"), batch_sizes=(1, 2))
     assert SweepConfig.from_dict(sweep.to_dict()) == sweep
     assert not math.isnan(trial.budget.host_bytes)
