@@ -96,30 +96,49 @@ def resize_batch(batch: Any, size: tuple[int, int]) -> Any:
     return tf.image.resize(batch, size, method="bilinear", antialias=True)
 
 
+def read_npy_header(path: Path) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """(shape, fortran_order, dtype, data offset) of a ``.npy`` file, reading only its header."""
+    fmt = np.lib.format
+    try:
+        with path.open("rb") as fh:
+            version = fmt.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+            offset = fh.tell()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path.name}: not a readable .npy file ({exc})") from None
+    if dtype.hasobject:
+        raise ConfigError(f"{path.name}: not a plain numeric .npy array (it holds Python objects)")
+    return tuple(shape), bool(fortran), dtype, offset
+
+
 class NpySource(Source):
     """An (N, H, W[, C]) ``.npy`` file read with plain file reads, a batch at a time.
 
-    A memory map is only used to read the header: pages of a mapped file count as resident
-    memory as they are touched, so streaming through ``np.load(mmap_mode='r')`` would grow
-    to the whole file. Each batch is read into a fresh array that is freed once used.
+    Not a memory map: pages of a mapped file count as resident memory as they are touched, so
+    streaming through ``np.load(mmap_mode='r')`` would grow to the whole file. Only the header
+    is parsed up front; each batch is read into a fresh array that is freed once used.
     """
 
     def __init__(self, path: str | Path, image_size: tuple[int, int], channels: int,
                  count: int | None = None, labels: np.ndarray | None = None) -> None:
         self.path = Path(path).expanduser()
-        try:
-            header = np.load(self.path, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
-            raise ConfigError(f"{self.path.name}: not a plain numeric .npy array ({exc})") from None
-        if header.ndim not in (3, 4) or header.dtype.kind not in "uif":
-            raise ConfigError(
-                f"{self.path.name}: expected numbers shaped (N, H, W, C) or (N, H, W), got {header.dtype} {header.shape}"
-            )
-        if not header.flags.c_contiguous:
+        shape, fortran, dtype, self.offset = read_npy_header(self.path)
+        if len(shape) not in (3, 4) or dtype.kind not in "uif":
+            raise ConfigError(f"{self.path.name}: expected numbers shaped (N, H, W, C) or (N, H, W), got {dtype} {shape}")
+        if fortran:
             raise ConfigError(f"{self.path.name} is stored in Fortran order: save np.ascontiguousarray(x)")
-        self.file_shape = header.shape if header.ndim == 4 else (*header.shape, 1)
-        self.dtype, self.offset = header.dtype, int(header.offset)
-        del header
+        self.file_shape = shape if len(shape) == 4 else (*shape, 1)
+        self.dtype = dtype
+        expected = self.offset + int(np.prod(shape)) * dtype.itemsize
+        if self.path.stat().st_size < expected:
+            raise ConfigError(
+                f"{self.path.name} is truncated: its header promises {expected} bytes, the file has {self.path.stat().st_size}"
+            )
         n = min(self.file_shape[0], count or self.file_shape[0])
         super().__init__(n=n, image_size=image_size, channels=channels,
                          labels=None if labels is None else np.asarray(labels)[:n])

@@ -1,5 +1,9 @@
 """Accuracy drift: the same inputs through the trial's model and a float32 copy with the
-same weights. Runs inside the worker, after the timed and memory phases."""
+same weights. Runs inside the worker, after the timed and memory phases, on the first
+``drift_samples`` images only, so it stays a small, bounded part of a trial.
+
+For float32 trials the model is its own reference: drift is 0 and agreement 1 by definition;
+accuracy is measured for every precision where the data has labels."""
 
 from __future__ import annotations
 
@@ -26,11 +30,14 @@ def compare(outputs: np.ndarray, reference: np.ndarray) -> dict[str, float]:
 
 
 def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
-    """Share of inputs whose top class is the label."""
-    outputs = np.asarray(outputs)
+    """Share of inputs whose top class is the label; NaN where it cannot mean anything
+    (no labels, not one score per class, or labels beyond the model's classes)."""
+    outputs, labels = np.asarray(outputs), np.asarray(labels)
     if outputs.ndim != 2 or len(outputs) != len(labels) or not len(labels):
         return float("nan")
-    return float(np.mean(outputs.argmax(1) == np.asarray(labels)))
+    if labels.min() < 0 or labels.max() >= outputs.shape[1]:
+        return float("nan")
+    return float(np.mean(outputs.argmax(1) == labels))
 
 
 def measure_drift(keras: Any, tf: Any, cfg: TrialConfig, model: Any, pipe: Any, source: Any, result: TrialResult) -> None:

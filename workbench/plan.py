@@ -6,6 +6,7 @@ import itertools
 
 from .config import SweepConfig, TrialConfig
 from .errors import ConfigError
+from .model_files import is_saved_model
 
 # Pipelines that read from disk batch by batch need data that lives on disk.
 _STREAMABLE = ("folder", "npy", "demo")
@@ -17,6 +18,11 @@ def check_applicable(trial: TrialConfig) -> None:
         raise ConfigError(
             f"the stream pipeline reads images from disk, but {trial.data.kind} data lives only in "
             "memory: use in_memory or batch_loop with it, or stream a folder, a .npy file or demo"
+        )
+    if trial.precision != "float32" and is_saved_model(trial.model):
+        raise ConfigError(
+            f"{trial.precision} cannot apply to the SavedModel {trial.model.label!r}: it is a fixed, "
+            "traced float32 graph; use float32, or give the model as a .keras/.h5 file"
         )
 
 
