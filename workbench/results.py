@@ -100,6 +100,7 @@ class TrialResult:
     skipped_images: int = 0
     skipped_files: list[str] = field(default_factory=list)
     wall_s: float = NAN  # the whole trial process, as the parent saw it
+    launcher: str | None = None  # "fork" (from a warm fork server) or "spawn" (a fresh interpreter)
     exit_code: int | None = None
     error: str | None = None
     stderr_tail: str | None = None

@@ -1,7 +1,7 @@
 """Parent side of a sweep: one fresh worker process per trial, budgets, timeouts, statuses.
 
-The parent never imports TensorFlow. It waits on the child with ``Popen.wait(timeout=...)``
-(a blocking wait, not a spin), and between waits checks the child's resident memory against
+The parent never imports TensorFlow. It waits on the child with a blocking wait of at most
+``poll_interval_s`` (not a spin), and between waits checks the child's resident memory against
 the host budget, the wall-clock timeout and the cancel flag. A trial that dies in any way
 comes back as a :class:`TrialResult` with a status, its exit code and the tail of its stderr;
 the sweep goes on.
@@ -13,8 +13,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,12 +23,12 @@ from pathlib import Path
 import psutil
 
 from .config import SweepConfig, TrialConfig
+from .launcher import ForkServer, SpawnLauncher, default_launcher
 from .plan import expand
 from .results import ResultStore, Status, TrialResult
 
 MIB = 2**20
 STDERR_TAIL_CHARS = 3000
-_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 @dataclass
@@ -49,6 +47,7 @@ class TrialEvent:
 
 
 Progress = Callable[[TrialEvent], None]
+Launcher = ForkServer | SpawnLauncher
 
 
 def _tail(path: Path, lines: int = 40, line_chars: int = 300) -> str:
@@ -79,78 +78,61 @@ def _tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    proc.wait()
-
-
-def worker_env() -> dict[str, str]:
-    """The worker's environment: this package importable, TF's start-up chatter quiet."""
-    env = os.environ.copy()
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONFAULTHANDLER"] = "1"  # a crash leaves a Python traceback in the stderr tail
-    return env
-
-
 def run_trial(
     cfg: TrialConfig,
     *,
     cancel: threading.Event | None = None,
     poll_interval_s: float = 0.02,
-    python: str = sys.executable,
+    launcher: Launcher | None = None,
 ) -> TrialResult | None:
-    """Run one trial in a fresh process. Returns None only when cancelled."""
+    """Run one trial in its own process. Returns None only when cancelled.
+
+    ``launcher`` starts the process (default: :func:`workbench.launcher.default_launcher`).
+    """
     workdir = Path(tempfile.mkdtemp(prefix="workbench-trial-"))
     try:
-        return _run_in(workdir, cfg, cancel, poll_interval_s, python)
+        return _run_in(workdir, cfg, cancel, poll_interval_s, launcher or default_launcher())
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _run_in(workdir: Path, cfg: TrialConfig, cancel: threading.Event | None,
-            poll_interval_s: float, python: str) -> TrialResult | None:
+            poll_interval_s: float, launcher: Launcher) -> TrialResult | None:
     config_path, result_path, stderr_path = workdir / "config.json", workdir / "result.json", workdir / "stderr.txt"
     config_path.write_text(json.dumps(cfg.to_dict()))
     budget, timeout = cfg.budget.host_bytes, cfg.budget.timeout_s
     killed_by: str | None = None
     seen_rss = 0
     t0 = time.monotonic()
-    with stderr_path.open("wb") as err:
-        proc = subprocess.Popen(
-            [python, "-m", "workbench.worker", str(config_path), str(result_path)],
-            stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=worker_env(),
-            start_new_session=True,  # its own process group: a kill takes its children too
-        )
-        ps = psutil.Process(proc.pid)
-        while True:
-            try:
-                proc.wait(timeout=poll_interval_s)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            rss = _tree_rss(ps)
-            seen_rss = max(seen_rss, rss)
-            if budget and rss > budget:
-                killed_by = "budget"
-            elif timeout and time.monotonic() - t0 > timeout:
-                killed_by = "timeout"
-            elif cancel is not None and cancel.is_set():
-                killed_by = "cancel"
-            if killed_by:
-                _kill_group(proc)
-                break
+    proc = launcher.launch(config_path, result_path, stderr_path)
+    try:
+        ps: psutil.Process | None = psutil.Process(proc.pid)
+    except psutil.NoSuchProcess:
+        ps = None
+    while True:
+        code = proc.wait(poll_interval_s)  # blocks up to the interval: no spinning
+        if code is not None:
+            break
+        rss = _tree_rss(ps) if ps is not None else 0
+        seen_rss = max(seen_rss, rss)
+        if budget and rss > budget:
+            killed_by = "budget"
+        elif timeout and time.monotonic() - t0 > timeout:
+            killed_by = "timeout"
+        elif cancel is not None and cancel.is_set():
+            killed_by = "cancel"
+        if killed_by:
+            proc.kill()
+            code = proc.wait(1.0)
+            break
     wall = time.monotonic() - t0
     if killed_by == "cancel":
         return None
     result = _read_result(result_path, cfg)
     result.wall_s = wall
-    result.exit_code = proc.returncode
-    _classify(result, proc.returncode, killed_by, seen_rss, cfg, result_path.exists())
+    result.exit_code = code
+    result.launcher = launcher.name
+    _classify(result, code, killed_by, seen_rss, cfg, result_path.exists())
     if result.status is not Status.OK:
         result.stderr_tail = _tail(stderr_path)
     return result
@@ -201,6 +183,7 @@ def run_sweep(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     retry_failed: bool = False,
+    launcher: Launcher | None = None,
 ) -> list[TrialResult]:
     """Run every trial of ``sweep`` not already in ``out_dir``; return the results of all of them.
 
@@ -209,6 +192,9 @@ def run_sweep(
     Cancelling (``cancel.set()``) ends the running trial's process; finished results are kept.
     """
     trials = expand(sweep)  # validates every trial before any runs
+    from .prepare import prepare
+
+    prepare(sweep.model, sweep.data)  # model file checks; demo data/model cached, never in a trial
     store = ResultStore(out_dir)
     store.ensure_header(sweep.to_dict())
     previous = {r.key: r for r in store.results()}
@@ -224,7 +210,7 @@ def run_sweep(
             continue
         if progress:
             progress(TrialEvent("start", index, len(trials), trial))
-        result = run_trial(trial, cancel=cancel)
+        result = run_trial(trial, cancel=cancel, launcher=launcher)
         if result is None:  # cancelled: nothing half-measured is stored
             break
         store.append(result)
