@@ -123,3 +123,16 @@ def probe_data(workdir: Path) -> None:
             entry["gray_channels_equal"] = bool(np.array_equal(x[gray, ..., 0], x[gray, ..., 2]))
         report[f"{name}:{size[0]}x{size[1]}x{channels}"] = entry
     _write(workdir, "probe_data", report)
+
+
+def probe_save_models(workdir: Path) -> None:
+    """A user's model saved as .keras and as a legacy .h5 file (nothing else)."""
+    import keras
+
+    from tests.inputs_helpers import small_cnn
+
+    keras.utils.set_random_seed(0)
+    model = small_cnn(keras)
+    model.save(workdir / "user.keras")
+    model.save(workdir / "user.h5")
+    _write(workdir, "probe_save_models", {"params": int(model.count_params())})
