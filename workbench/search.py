@@ -3,11 +3,15 @@
 Each probe is one real trial (its own process, so an OOM costs one probe, never the search).
 The search keeps a bracket: ``low``, the largest batch seen to fit (peak under
 ``budget * (1 - margin)``), and ``high``, the smallest seen not to. After a probe at batch 1
-and one jump, the memory model (peak = fixed + per-image x batch, through the two measured
-points nearest the boundary) predicts the answer; the search probes there, then one batch
-above to confirm. On a straight memory curve that is four probes for any answer; where the
-model guesses badly twice running, a bisection step guarantees progress. The answer is always
-a batch that was run and fitted with the margin to spare, so running it again stays in budget.
+and one jump (to the square root of the largest batch allowed), the memory model (peak =
+fixed + per-image x batch, fitted through the measured points nearest the limit) predicts the
+answer; the search probes there, then one batch above to confirm. On a straight memory curve
+that is four probes for any answer. Where the model guesses badly twice running, a bisection
+step guarantees progress; where peaks are noisy (a larger batch measured less than a smaller
+one) the last few probes bisect. Probes are capped at ``log2(max_batch) + 2``: on noisy peaks
+the search may stop there with a batch that fitted and says how close it got. The answer is
+always a batch that ran and fitted with the margin to spare, so running it again stays in
+budget.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ from typing import Any
 
 from .config import Budget, TrialConfig
 from .errors import ConfigError, WorkbenchError
-from .memory_model import max_batch_for_budget
+from .memory_model import fit_line, max_batch_for_budget
 from .results import ResultStore, Status, TrialResult
 
 SEARCH_FILE = "search.json"
 STRATEGIES = ("model", "doubling")
+NEAREST = 3  # measured points the local memory model is fitted through
+END_GAME = 4  # with this few probes left and a bracket still wide, only bisect
 
 Probe = Callable[[TrialConfig], "TrialResult | None"]
 
@@ -52,7 +58,8 @@ class SearchResult:
 
     ``probes`` lists ``(batch, status, peak_bytes)`` in the order run; ``peak_bytes`` is the
     host peak (the GPU peak when only a GPU budget is given), NaN where not measured.
-    ``limited_by`` says what stopped the search: ``budget``, ``max_batch`` or ``nothing_fits``.
+    ``limited_by`` says what stopped the search: ``budget``, ``max_batch``, ``nothing_fits``,
+    ``probes`` (the probe cap, in a noisy zone) or ``cancelled``.
     """
 
     batch_size: int
@@ -141,11 +148,20 @@ class _Search:
             self.high = min(self.high, batch)
         # A confirmation that fitted means the model keeps under-guessing: do not creep by one.
         self.crept = why == "confirm" and fits
+        # Two model steps in a row that did not halve the bracket: bisect once.
         if why == "model":
             self.slow_steps = self.slow_steps + 1 if (self.high - self.low) * 2 > width else 0
             self.bisect_next = self.slow_steps >= 2
             if self.bisect_next:
                 self.slow_steps = 0
+
+    def noisy(self) -> bool:
+        """Run-to-run noise shows: a larger batch measured a lower peak than a smaller one."""
+        for pts in self.points.values():
+            peaks = [pts[b] for b in sorted(pts)]
+            if any(later < earlier for earlier, later in zip(peaks, peaks[1:], strict=False)):
+                return True
+        return False
 
     @property
     def done(self) -> bool:
@@ -154,37 +170,40 @@ class _Search:
     def _predict(self) -> int | None:
         """The model's largest fitting batch: the tightest over the budgeted resources.
 
-        A secant through the two measured points whose peaks lie nearest the limit (so it
+        A line fitted through the measured points whose peaks lie nearest the limit (so it
         refines itself as probes close in); with a single measured point, a peak seen when a
-        trial was stopped at the budget stands in as a lower bound for the second.
+        trial was stopped at the budget stands in as a lower bound for the second. A line that
+        does not rise (noise between close batches) says nothing: no guess.
         """
         guesses = []
         for kind, limit in self.limits.items():
-            pts = self.points[kind]
-            pair = sorted(pts, key=lambda b: (abs(pts[b] - limit), b))[:2]
-            if len(pair) < 2:
+            pts = dict(self.points[kind])
+            if len(pts) == 1:
                 above = sorted(b for b in self.bounds[kind] if b >= self.high)
-                if not pair or not above:
-                    return None
-                pts = {**pts, above[0]: self.bounds[kind][above[0]]}
-                pair = [pair[0], above[0]]
-            b0, b1 = sorted(pair)
-            per_image = (pts[b1] - pts[b0]) / (b1 - b0)
-            fixed = pts[b0] - per_image * b0
+                if above:
+                    pts[above[0]] = self.bounds[kind][above[0]]
+            near = sorted(pts, key=lambda b: (abs(pts[b] - limit), b))[:NEAREST]
+            fixed, per_image, _ = fit_line(near, [pts[b] for b in near])
+            if not per_image > 0:
+                return None
             # The limit already has the margin taken off: predict against it with no more margin.
             guesses.append(max_batch_for_budget(fixed, per_image, limit, 0.0, cap=self.max_batch))
         return min(guesses) if guesses else None
 
-    def next_batch(self) -> tuple[int, str]:
+    def next_batch(self, probes_left: int) -> tuple[int, str]:
         """The batch to probe next and why: ``first``, ``model``, ``confirm``, ``grow``, ``bisect``."""
         if self.low == 0:
             return 1, "first"  # batch 1 first: the fixed part, and "nothing fits" in one probe
-        guess = self._predict() if self.strategy == "model" else None
+        if (probes_left <= END_GAME and self.high <= self.max_batch and self.noisy()
+                and (self.high - self.low - 1).bit_length() >= probes_left):
+            # Noisy peaks and few probes left for a wide bracket: halving ends tightest.
+            return (self.low + self.high) // 2, "bisect"
+        guess = self._predict() if self.strategy == "model" and not self.bisect_next else None
         if guess is not None and guess <= self.low and not self.crept:
             return self.low + 1, "confirm"  # the model says low is the answer: try one more
-        if guess is not None and self.low < guess < self.high and not self.bisect_next:
+        if guess is not None and self.low < guess < self.high:
             return guess, "model"
-        self.bisect_next = False  # a guess past a known failure means the model is off
+        self.bisect_next = False
         if self.high > self.max_batch:  # nothing has failed yet: grow
             jump = self.strategy == "model" and self.low == 1
             step = math.isqrt(self.max_batch) if jump else 2 * self.low
@@ -257,13 +276,18 @@ def search_batch(
     cancel: threading.Event | None = None,
     probe: Probe | None = None,
     strategy: str = "model",
+    max_probes: int | None = None,
 ) -> SearchResult:
     """Find the largest batch size for ``template`` whose peak stays under budget x (1 - margin).
 
     Every probe is ``template`` with another batch size, run by ``probe`` (by default a real
     isolated trial, stored in ``out_dir/results.jsonl``); each trial runs with the budget itself
     as its limit, so a probe that passes it is stopped there. ``strategy="doubling"`` is the
-    plain doubling-then-bisecting search, for comparison. The answer is written to
+    plain doubling-then-bisecting search, for comparison. ``max_probes`` (default
+    ``floor(log2(max_batch)) + 2``) caps the probes: on a clean memory curve the search ends
+    well before it; where run-to-run noise makes neighbouring batches indistinguishable it
+    stops there with a batch that fitted (``limited_by="probes"``, the remaining range in
+    ``notes``). The answer is written to
     ``out_dir/search.json``. A cancelled search returns what it had (``cancelled=True``).
     """
     _check(template, host_budget_bytes, gpu_budget_bytes, margin, max_batch, strategy)
@@ -286,13 +310,21 @@ def search_batch(
         probe = trial_probe(out_dir, cancel, header={"search": {
             "template": template.to_dict(), "host_budget_bytes": host_budget_bytes,
             "gpu_budget_bytes": gpu_budget_bytes, "margin": margin, "max_batch": max_batch}})
+    if max_probes is None:  # the doubling baseline runs to the end, to be compared
+        max_probes = int(math.log2(max_batch)) + 2 if strategy == "model" else 4 * max_batch
+    elif isinstance(max_probes, bool) or int(max_probes) < 1:
+        raise ConfigError(f"max probes {max_probes!r} must be a whole number of 1 or more")
     state = _Search(limits, max_batch, margin, strategy)
     peak_kind = "host" if host_budget_bytes else "gpu"
     while not state.done:
+        if len(result.probes) >= max_probes:
+            notes.append(f"stopped after {max_probes} probes with the largest batch between {state.low} "
+                         f"and {state.high - 1}: peaks this close differ by less than run-to-run noise")
+            break
         if cancel is not None and cancel.is_set():
             result.cancelled = True
             break
-        batch, why = state.next_batch()
+        batch, why = state.next_batch(max_probes - len(result.probes))
         index = len(result.probes)
         if progress:
             progress(ProbeEvent("start", index, batch, low=state.low, high=_high(state)))
@@ -313,6 +345,7 @@ def search_batch(
     result.batch_size = state.low
     result.n_probes = len(result.probes)
     result.limited_by = ("cancelled" if result.cancelled
+                         else "probes" if not state.done
                          else "nothing_fits" if state.low == 0
                          else "max_batch" if state.low >= max_batch else "budget")
     write_search(result, out_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import threading
 
 import pytest
@@ -75,6 +76,41 @@ def test_finds_the_true_maximum_within_log2_plus_2_probes(tmp_path, power, exact
         assert answer in curve.batches and (answer + 1 in curve.batches or answer == 4096)
 
 
+class NoisyCurve(Curve):
+    """A straight curve plus run-to-run noise of +-5 MiB (about 8 images here), fixed per
+    (seed, batch): neighbouring batches can measure out of order, as real peaks do."""
+
+    def __init__(self, budget: float, seed: int) -> None:
+        super().__init__(budget, per_image=0.62 * MIB)
+        self.seed = seed
+
+    def peak(self, batch: int) -> float:
+        jitter = random.Random(f"{self.seed}:{batch}").uniform(-5, 5) * MIB
+        return self.fixed + self.per_image * batch + jitter
+
+
+@pytest.mark.parametrize("max_batch", [256, 4096])
+def test_noisy_curve_keeps_the_probe_cap_and_answers_a_batch_that_fitted(tmp_path, max_batch):
+    cap = int(math.log2(max_batch)) + 2
+    limited = set()
+    for seed in range(15):
+        for room in (10, 60, 150):
+            budget = int((FIXED + room * MIB) / 0.9)
+            curve = NoisyCurve(budget, seed)
+            result = search_batch(template(), tmp_path, host_budget_bytes=budget, max_batch=max_batch, probe=curve)
+            assert result.n_probes <= cap
+            assert curve.peak(result.batch_size) <= budget * 0.9  # measured under the limit
+            fits = dict(zip([b for b, _, _ in result.probes], result.fits, strict=True))
+            assert fits[result.batch_size]
+            assert not any(ok and b > result.batch_size for b, ok in fits.items())
+            limited.add(result.limited_by)
+            if result.limited_by == "probes":
+                assert "stopped after" in result.notes[-1]
+            else:
+                assert fits[result.batch_size + 1] is False
+    assert "budget" in limited
+
+
 def test_a_straight_memory_curve_takes_four_probes(tmp_path):
     for answer in (5, 100, 1000, 3000):
         budget = budget_for(answer)
@@ -87,8 +123,15 @@ def test_model_search_beats_doubling_then_bisecting(tmp_path):
     model = search_batch(template(), tmp_path, host_budget_bytes=budget, probe=Curve(budget))
     doubling = search_batch(template(), tmp_path, host_budget_bytes=budget, probe=Curve(budget), strategy="doubling")
     assert model.batch_size == doubling.batch_size == 1000
-    # doubling: 1..1024 (11 probes) then bisecting 512..1024 (9 more)
+    # doubling: 1..1024 (11 probes) then bisecting 512..1024 (9 more); no probe cap for it
     assert doubling.n_probes == 20 and model.n_probes <= 4
+
+
+def test_probe_cap_can_be_set(tmp_path):
+    budget = budget_for(1000, power=1.25)
+    result = search_batch(template(), tmp_path, host_budget_bytes=budget, probe=Curve(budget, 1.25), max_probes=3)
+    assert result.n_probes == 3 and result.limited_by == "probes"
+    assert result.batch_size == 64  # the largest that fitted so far: never an unconfirmed guess
 
 
 def test_nothing_fits_in_one_probe(tmp_path):
