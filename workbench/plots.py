@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
 from .analysis import pareto_frontier
@@ -29,8 +30,11 @@ FAILURE_STYLES: dict[str, tuple[str, str, str]] = {
     "timeout": ("v", "#9467bd", "timeout"),
     "error": ("D", "#7f7f7f", "error"),
 }
-PERCENTILES = (("latency_p50_s", "p50", "-"), ("latency_p90_s", "p90", "--"), ("latency_p99_s", "p99", ":"))
+# (column, name, line width): the median bold, the tail thinner and lighter
+PERCENTILES = (("latency_p50_s", "p50", 2.2), ("latency_p90_s", "p90", 1.0), ("latency_p99_s", "p99", 0.6))
 NOT_MEASURED_GPU = "not measured (no GPU)"
+# precision -> (line style, marker)
+PRECISION_STYLES = {"float32": ("-", "o"), "mixed_float16": ("--", "s"), "mixed_bfloat16": (":", "D")}
 
 
 def new_axes(ax: Axes | None = None, *, size: tuple[float, float] = (6.4, 4.0)) -> Axes:
@@ -49,26 +53,33 @@ def byte_unit(values: Any) -> tuple[str, float]:
 
 def series_keys(df: pd.DataFrame) -> list[tuple[str, ...]]:
     """The lines of a plot: (pipeline, precision), with the model first when several are shown."""
-    keys = ["pipeline", "precision"]
-    if df["model"].nunique() > 1:
-        keys.insert(0, "model")
+    keys = _key_columns(df)
     return [tuple(k) for k in df[keys].drop_duplicates().sort_values(keys).itertuples(index=False)]
 
 
-def _series(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    keys = ["pipeline", "precision"] if df["model"].nunique() <= 1 else ["model", "pipeline", "precision"]
-    out = []
-    for key in series_keys(df):
-        part = df[np.logical_and.reduce([df[k] == v for k, v in zip(keys, key, strict=True)])]
-        out.append((" · ".join(map(str, key)), part.sort_values("batch_size")))
-    return out
+def _key_columns(df: pd.DataFrame) -> list[str]:
+    return ["pipeline", "precision"] if df["model"].nunique() <= 1 else ["model", "pipeline", "precision"]
 
 
-def _colours(n: int) -> list[Any]:
+def _series(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame, dict[str, Any]]]:
+    """(label, rows sorted by batch, line style) per series.
+
+    Colour says the pipeline (and model), line style and marker the precision, so nine series
+    read as three families of three rather than nine unrelated colours.
+    """
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
+    keys = _key_columns(df)
+    series = series_keys(df)
+    families = list(dict.fromkeys(key[:-1] for key in series))
+    cmap = colormaps["tab10" if len(families) <= 10 else "tab20"]
+    out = []
+    for key in series:
+        part = df[np.logical_and.reduce([df[k] == v for k, v in zip(keys, key, strict=True)])]
+        linestyle, marker = PRECISION_STYLES.get(key[-1], ("-", "o"))
+        style = {"color": cmap(families.index(key[:-1]) % cmap.N), "linestyle": linestyle, "marker": marker}
+        out.append((" · ".join(map(str, key)), part.sort_values("batch_size"), style))
+    return out
 
 
 def _batch_axis(ax: Axes, df: pd.DataFrame) -> None:
@@ -106,18 +117,24 @@ def _number(value: float) -> str:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
-def _legend(ax: Axes) -> None:
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small")
+def _legend(ax: Axes, handles: list[Any] | None = None) -> None:
+    """A legend inside the axes when short, beside them when long (it would hide the lines)."""
+    handles = handles if handles is not None else ax.get_legend_handles_labels()[0]
+    if not handles:
+        return
+    if len(handles) <= 5:
+        ax.legend(handles=handles, fontsize="small")
+    else:
+        ax.legend(handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  borderaxespad=0.0)
 
 
 def throughput_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Images per second against batch size, one line per pipeline/precision."""
     ax = new_axes(ax)
-    series = _series(df)
-    for (label, part), colour in zip(series, _colours(len(series)), strict=True):
+    for label, part, style in _series(df):
         ok = part[part["status"].astype(str) == "ok"]
-        ax.plot(ok["batch_size"], ok["throughput_ips"], marker="o", color=colour, label=label)
+        ax.plot(ok["batch_size"], ok["throughput_ips"], label=label, **style)
     _failures(ax, df)
     _batch_axis(ax, df)
     ax.set_ylabel("throughput (images/s)")
@@ -144,10 +161,9 @@ def memory_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "ho
         ax.set_ylabel("peak GPU memory")
         return ax
     unit, div = byte_unit([*values, budget_bytes or np.nan])
-    series = _series(df)
-    for (label, part), colour in zip(series, _colours(len(series)), strict=True):
+    for label, part, style in _series(df):
         ok = part[part["status"].astype(str) == "ok"]
-        ax.plot(ok["batch_size"], values.loc[ok.index] / div, marker="o", color=colour, label=label)
+        ax.plot(ok["batch_size"], values.loc[ok.index] / div, label=label, **style)
     _failures(ax, df, values / div)
     if budget_bytes:
         ax.axhline(budget_bytes / div, color="#d62728", linestyle="--", linewidth=1.5,
@@ -164,11 +180,10 @@ def pareto_plot(df: pd.DataFrame, *, ax: Axes | None = None, recommendation: Rec
     ax = new_axes(ax)
     ok = df[df["status"].astype(str) == "ok"]
     unit, div = byte_unit(ok[memory_col])
-    series = _series(df)
-    for (label, part), colour in zip(series, _colours(len(series)), strict=True):
+    for label, part, style in _series(df):
         part = part[part["status"].astype(str) == "ok"]
-        ax.plot(part[memory_col] / div, part["throughput_ips"], linestyle="none", marker="o",
-                color=colour, alpha=0.8, label=label)
+        ax.plot(part[memory_col] / div, part["throughput_ips"], label=label, alpha=0.8,
+                **{**style, "linestyle": "none"})
     front = pareto_frontier(df, memory_col=memory_col)
     if len(front):
         ax.plot(front[memory_col] / div, front["throughput_ips"], color="black", linewidth=2,
@@ -188,27 +203,26 @@ def pareto_plot(df: pd.DataFrame, *, ax: Axes | None = None, recommendation: Rec
 
 def latency_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Per-batch latency percentiles (p50 solid, p90 dashed, p99 dotted) against batch size."""
-    from matplotlib.lines import Line2D
-
     ax = new_axes(ax)
     series = _series(df)
-    for (label, part), colour in zip(series, _colours(len(series)), strict=True):
+    for label, part, style in series:
         ok = part[part["status"].astype(str) == "ok"]
-        for column, name, style in PERCENTILES:
+        for column, name, width in PERCENTILES:
             if column in ok:
-                ax.plot(ok["batch_size"], ok[column] * 1e3, linestyle=style, marker=".", color=colour,
-                        gid=f"{label} {name}")
+                ax.plot(ok["batch_size"], ok[column] * 1e3, color=style["color"], marker=style["marker"],
+                        linestyle=style["linestyle"], linewidth=width, markersize=2 + 2 * width,
+                        alpha=1.0 if name == "p50" else 0.55, gid=f"{label} {name}")
     _failures(ax, df)
     _batch_axis(ax, df)
     ax.set_ylabel("latency per batch (ms)")
     ax.set_ylim(bottom=0)
-    ax.set_title("Latency percentiles")
-    # One legend entry per series (colour) and per percentile (line style), not their product.
-    handles = [Line2D([], [], color=c, label=label) for (label, _), c in zip(series, _colours(len(series)), strict=True)]
-    handles += [Line2D([], [], color="0.3", linestyle=style, label=name) for _, name, style in PERCENTILES]
+    ax.set_title("Latency percentiles (p50 bold, p90, p99 thinner)")
+    # One legend entry per series and per percentile, not their product.
+    handles = [Line2D([], [], label=label, **style) for label, _, style in series]
+    handles += [Line2D([], [], color="0.3", linewidth=width, label=name) for _, name, width in PERCENTILES]
     handles += [h for h, lab in zip(*ax.get_legend_handles_labels(), strict=True) if not lab.startswith("_")]
     if series:
-        ax.legend(handles=handles, fontsize="small")
+        _legend(ax, handles)
     return ax
 
 
@@ -242,6 +256,7 @@ def drift_by_precision(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
             ax.annotate(f"max |diff| {drift:.2g}", (rect.get_x() + rect.get_width() / 2, rect.get_height()),
                         ha="center", va="bottom", fontsize="x-small", xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(x, list(stats.index))
-    ax.set_ylim(0, 110)
-    _legend(ax)
+    ax.set_ylim(0, 125)  # room above the bars for the legend
+    ax.set_yticks(range(0, 101, 20))
+    ax.legend(fontsize="small", loc="upper center", ncol=2)
     return ax

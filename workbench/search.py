@@ -245,12 +245,9 @@ def trial_probe(out_dir: str | os.PathLike[str], cancel: threading.Event | None 
 
 def _prepare_assets(template: TrialConfig) -> None:
     """Check the model file and build the demo model/data before the first probe, so no probe
-    pays for (or measures) it. Uses :func:`workbench.prepare.prepare` (the "real inputs" work);
-    without that module (an older tree) there is nothing to prepare."""
-    try:
-        from .prepare import prepare
-    except ImportError:
-        return
+    pays for (or measures) it."""
+    from .prepare import prepare
+
     prepare(template.model, template.data)
 
 

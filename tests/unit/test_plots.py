@@ -111,10 +111,22 @@ def test_latency_percentiles_in_ms():
     ax = plots.latency_vs_batch(sweep_df())
     p50 = line(ax, gid="in_memory · float32 p50")
     assert np.allclose(p50.get_ydata(), [1e3 * b / t for b, t in ((1, 50), (16, 400), (64, 900))])
-    assert line(ax, gid="in_memory · float32 p99").get_linestyle() == ":"
+    p99 = line(ax, gid="in_memory · float32 p99")
+    assert np.allclose(p99.get_ydata(), [1.5e3 * b / t for b, t in ((1, 50), (16, 400), (64, 900))])
+    assert p99.get_linewidth() < p50.get_linewidth() and p99.get_color() == p50.get_color()
     assert ax.get_ylabel() == "latency per batch (ms)"
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend[:5] == ["batch_loop · mixed_bfloat16", "in_memory · float32", "p50", "p90", "p99"]
+
+
+def test_colour_is_the_pipeline_and_line_style_the_precision():
+    df = frame([trial_row(pipe, prec, b, throughput_ips=1.0 + b)
+                for pipe in ("in_memory", "stream") for prec in ("float32", "mixed_bfloat16") for b in (1, 2)])
+    lines = {ln.get_label(): ln for ln in plots.throughput_vs_batch(df).get_lines()}
+    assert lines["in_memory · float32"].get_color() == lines["in_memory · mixed_bfloat16"].get_color()
+    assert lines["in_memory · float32"].get_color() != lines["stream · float32"].get_color()
+    assert lines["stream · float32"].get_linestyle() == "-"
+    assert lines["stream · mixed_bfloat16"].get_linestyle() == ":"
 
 
 def test_drift_bars_per_precision():

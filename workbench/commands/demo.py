@@ -1,0 +1,58 @@
+"""``workbench demo``: the default demo sweep, then its report.
+
+The demo model (a small CNN trained here on real handwritten digits) over the demo images,
+through the three pipelines and three precisions at a few batch sizes: 27 trials, a few
+minutes on a laptop CPU. Re-running resumes; the report is rewritten each time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..config import PIPELINES, PRECISIONS, SweepConfig
+from ._options import add_sweep_axes, add_trial_options, sweep_config
+
+DEMO_MODEL = "demo"
+DEMO_DATA = "demo:600"  # the held-out images: accuracy on them means something
+DEMO_BATCHES = "8,64,512"
+DEMO_OUT = "runs/demo"
+
+
+def prepare_parser(p: argparse.ArgumentParser) -> None:
+    add_trial_options(p)
+    add_sweep_axes(p)
+    p.set_defaults(model=DEMO_MODEL, data=DEMO_DATA, out=DEMO_OUT, batch_sizes=DEMO_BATCHES,
+                   precisions=",".join(PRECISIONS), pipelines=",".join(PIPELINES))
+    for action in p._actions:  # the demo has defaults for what a sweep must be told
+        if action.dest in ("model", "out", "data"):
+            action.required = False
+            action.help = f"{action.help.split(' (default')[0]} (default {action.default})"
+    p.add_argument("--report", default=None, help="where to write the report (default OUT/report.html)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..report import write_report
+    from .sweep import run as run_sweep_command
+
+    sweep = sweep_config(args)  # validates everything before any trial starts
+    print(f"demo sweep: {sweep.model.label} | {sweep.data.label} | pipelines {', '.join(sweep.pipelines)} | "
+          f"precisions {', '.join(sweep.precisions)} | batch sizes {', '.join(map(str, sweep.batch_sizes))}",
+          flush=True)
+    _prepare(sweep)
+    t0 = time.monotonic()
+    args.retry_failed = False
+    run_sweep_command(args)  # the sweep command's progress bar and table
+    path = write_report(args.out, args.report)
+    print(f"\ndemo finished in {time.monotonic() - t0:.0f} s")
+    print(f"report: {path}  (open it in a browser; it works offline)")
+    return 0
+
+
+def _prepare(sweep: SweepConfig) -> None:
+    """Train the demo model / build the demo data once, before the first trial (the sweep
+    would do it too; doing it here first says why the first run waits)."""
+    from ..prepare import prepare
+
+    print("preparing the demo model and data (trained once, then cached) ...", flush=True)
+    prepare(sweep.model, sweep.data)
