@@ -1,0 +1,66 @@
+"""The report in a real headless Chromium: offline, plots shown, hostile names shown as text."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from workbench.report import write_report
+
+from ..unit.test_report import HOSTILE, write_results
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is missing at {CHROMIUM}: run `make browser-deps` (CI must run this test)")
+        pytest.skip("Chromium is not installed (make browser-deps installs it)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_report_opens_offline_with_plots_and_hostile_text(browser, tmp_path):
+    report = write_report(write_results(tmp_path / "run", model=HOSTILE), host_budget_bytes=1000 * 2**20)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    requests, failed, dialogs, errors = [], [], [], []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(report.as_uri(), wait_until="load")
+
+    # Nothing but the file itself was requested (plots are inline), nothing failed, no script ran.
+    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+    assert failed == [] and dialogs == [] and errors == []
+
+    # Every plot decoded and is laid out at a visible size.
+    images = page.locator("figure img")
+    assert images.count() == 6
+    for i in range(images.count()):
+        img = images.nth(i)
+        img.scroll_into_view_if_needed()
+        assert img.is_visible()
+        natural = img.evaluate("el => [el.complete, el.naturalWidth, el.naturalHeight]")
+        assert natural[0] and natural[1] >= 600 and natural[2] >= 350, natural
+        box = img.bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 150
+
+    # The hostile model name is text on the page, not markup.
+    assert page.locator("script").count() == 0
+    assert HOSTILE in page.locator("h1").inner_text()
+    assert HOSTILE in page.locator("#results").inner_text()
+    assert page.locator("#recommendation .choice").inner_text() == "batch 64, mixed_bfloat16, in_memory"
+    page.close()
