@@ -148,7 +148,8 @@ class ForkServer:
 
     def _read_line(self, timeout: float) -> str | None:
         """One line from the server, or None after ``timeout`` seconds; '' when it is gone."""
-        assert self.proc is not None and self.proc.stdout is not None
+        if self.proc is None or self.proc.stdout is None:
+            return ""
         deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
         while b"\n" not in self._buf:
