@@ -9,9 +9,11 @@ complete trials of the tiny model.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 
+import ipywidgets as W
 import psutil
 import pytest
 
@@ -19,6 +21,7 @@ from workbench import load_results
 from workbench.config import TimingSpec
 from workbench.results import ResultStore
 from workbench.ui import Workbench
+from workbench.ui.jobs import Job, JobRunner
 
 FAST = {"warmup_batches": 1, "min_batches": 2, "min_duration": 0.0, "drift_samples": 0}
 
@@ -33,12 +36,18 @@ def error_groups(wb: Workbench) -> dict[str, str]:
 
 
 def worker_processes() -> list[psutil.Process]:
+    """Live trial processes under this test: spawned workers, or children forked by the fork
+    server (they keep its command line; the server itself is not a trial)."""
     procs = []
     for p in psutil.Process().children(recursive=True):
         try:
-            if "workbench.worker" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
+            if p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            parent = p.parent()
+            forked = parent is not None and "workbench.forkserver" in " ".join(parent.cmdline())
+            if forked or "workbench.worker" in " ".join(p.cmdline()):
                 procs.append(p)
-        except psutil.Error:
+        except psutil.Error:  # it ended while we looked
             pass
     return procs
 
@@ -73,6 +82,9 @@ def test_settings_become_the_sweep_config(tmp_path):
 
 def test_powers_of_two_and_data_pickers(tmp_path):
     wb = make(tmp_path)
+    shown = {name for name, w in wb.form.controls().items() if w.layout.display != "none"}
+    assert {"model", "data_count", "batch_sizes", "out", "host_budget"} <= shown
+    assert not {"model_path", "allow_unsafe", "data_path", "batch_min", "batch_max"} & shown
     wb.form.batch_mode.value = "pow2"
     wb.form.batch_min.value, wb.form.batch_max.value = 3, 40
     assert wb.config().batch_sizes == (4, 8, 16, 32)
@@ -85,6 +97,8 @@ def test_powers_of_two_and_data_pickers(tmp_path):
     wb.form.data_kind.value = "npy"
     wb.form.data_path.value = str(npy)
     assert wb.config().data.kind == "npy" and wb.config().data.path == str(npy)
+    assert wb.form.data_path.layout.display is None and wb.form.data_count.layout.display == "none"
+    assert wb.form.out.layout.display is None and wb.form.model_path.layout.display == "none"
 
 
 @pytest.mark.parametrize(("control", "value", "group", "says"), [
@@ -166,6 +180,34 @@ def test_cancel_stops_the_running_trial_within_a_second(tmp_path):
     assert "cancelled" in wb.status.value and "0 of 3" in wb.status.value
     assert not wb.run_button.disabled and wb.cancel_button.disabled
     assert ResultStore(tmp_path / "runs").results() == []  # nothing half-measured is stored
+
+
+def test_cancel_lets_go_of_a_step_that_cannot_be_interrupted():
+    # Starting the trial process server or training the demo model cannot be interrupted; a
+    # body deaf to Cancel stands in for them here (the threads and widgets are real).
+    status, details, busy = W.HTML(), W.HTML(), []
+    runner = JobRunner(status, details, busy.append)
+    release, ended = threading.Event(), []
+
+    def deaf(job: Job) -> None:
+        release.wait(10)
+        ended.append("first")
+        if job.live:
+            status.value = "a late write from the first job"
+
+    runner.start("first", deaf)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    runner.request_cancel()
+    assert runner.wait(3) and time.monotonic() - t0 < 1.6
+    assert "cancelled before any trial process was running" in status.value and busy == [True, False]
+    started = []
+    runner.start("second", lambda job: started.append(job))
+    time.sleep(0.3)
+    assert started == [] and "wind down" in status.value  # it waits for the first to let go of the engine
+    release.set()
+    assert runner.wait(3) and ended == ["first"] and len(started) == 1
+    assert "late write" not in status.value
 
 
 def test_a_failed_trial_shows_in_table_plots_and_decision_at_once(tmp_path):

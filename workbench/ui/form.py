@@ -46,7 +46,8 @@ DATA_LABELS = {"synthetic": "synthetic images", "demo": "demo (real labelled ima
 GROUPS = ("model", "image_size", "data", "pipelines", "precisions", "batch_sizes",
           "host_budget", "gpu_budget", "timing", "out", "general")
 _STYLE = {"description_width": "110px"}
-_WIDE = W.Layout(width="420px")
+def _wide() -> W.Layout:
+    return W.Layout(width="420px")  # a fresh Layout each: hiding one widget must not hide another
 
 
 def cli_defaults(model: str = DEFAULT_MODEL, out: str = DEFAULT_OUT) -> dict[str, Any]:
@@ -84,7 +85,7 @@ class SweepForm:
         self.model = W.Dropdown(options=[*[(n, n) for n in MODEL_NAMES], ("your model file…", MODEL_FILE)],
                                 description="model", style=_STYLE)
         self.model_path = W.Text(placeholder="path to a .keras / .h5 file or a SavedModel folder",
-                                 description="model file", style=_STYLE, layout=_WIDE)
+                                 description="model file", style=_STYLE, layout=_wide())
         self.allow_unsafe = W.Checkbox(description="I trust this file (load with safe_mode off)", indent=False)
         self.image_size = W.Text(placeholder="the model's own; or 96, or 96x128", description="input size",
                                  style=_STYLE)
@@ -93,17 +94,17 @@ class SweepForm:
         self.data_count = W.BoundedIntText(min=0, max=10**8, description="images", style=_STYLE,
                                            layout=W.Layout(width="220px"))
         self.data_path = W.Text(placeholder="folder of images, or a .npy file", description="data path",
-                                style=_STYLE, layout=_WIDE)
+                                style=_STYLE, layout=_wide())
         self.pipelines = {n: W.Checkbox(description=n, indent=False, layout=W.Layout(width="130px")) for n in PIPELINES}
         self.precisions = {n: W.Checkbox(description=n, indent=False, layout=W.Layout(width="150px")) for n in PRECISIONS}
         self.batch_mode = W.ToggleButtons(options=[("list", "list"), ("powers of two", "pow2")],
-                                          style={"button_width": "110px"})
+                                          style={"button_width": "130px"})
         self.batch_list = W.Text(description="batch sizes", style=_STYLE, placeholder="e.g. 1,8,32")
         self.batch_min = W.BoundedIntText(value=1, min=1, max=2**20, description="from", layout=W.Layout(width="150px"))
         self.batch_max = W.BoundedIntText(value=256, min=1, max=2**20, description="to", layout=W.Layout(width="150px"))
         self.host_budget = W.Text(placeholder="none; e.g. 2GB or 1.5GiB", description="host budget", style=_STYLE)
         self.gpu_budget = W.Text(placeholder="none; e.g. 8GB", description="GPU budget", style=_STYLE)
-        self.out = W.Text(description="results folder", style=_STYLE, layout=_WIDE)
+        self.out = W.Text(description="results folder", style=_STYLE, layout=_wide())
         self.timeout = W.FloatText(description="timeout (s)", style=_STYLE, layout=W.Layout(width="220px"))
         self.warmup_batches = W.IntText(description="warm-up batches", style=_STYLE, layout=W.Layout(width="220px"))
         self.min_batches = W.IntText(description="min batches", style=_STYLE, layout=W.Layout(width="220px"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import html
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,16 @@ from ..results import ResultStore, environment, load_results
 from ..runner import TrialEvent, run_sweep
 from ..search import STRATEGIES, ProbeEvent, search_batch
 from .form import SweepForm
-from .jobs import JobRunner, Tally, set_status, ticking
+from .jobs import Job, JobRunner, Tally, set_status, ticking
 from .results_view import ResultsView
 
 _REFRESH_SKIPPED_EVERY_S = 2.0  # a resumed sweep replays many "skip" events: re-draw now and then
+
+
+def _first_use_note(sweep: SweepConfig) -> str:
+    if (sweep.model.kind == "builtin" and sweep.model.name.lower() == "demo") or sweep.data.kind == "demo":
+        return " (the demo model and images are built on first use: about a minute)"
+    return ""
 
 
 def machine_line(env: dict[str, Any] | None = None) -> str:
@@ -82,7 +87,7 @@ class Workbench:
                              ("report", self.report_button), ("csv", self.csv_button),
                              ("status", self.status), ("progress", self.progress), ("links", self.links),
                              ("objective", self.objective), ("margin", self.margin), ("max-batch", self.max_batch),
-                             ("strategy", self.strategy), ("title", self.title)):
+                             ("strategy", self.strategy), ("title", self.title), ("plan", self.plan)):
             widget.add_class(f"wb-{name}")
         self.jobs = JobRunner(self.status, self.details, self._set_busy)
         self._sweep: SweepConfig | None = None
@@ -199,17 +204,21 @@ class Workbench:
     def run(self) -> None:
         """Start the sweep in the background (what **Run sweep** does)."""
         sweep, out = self.config(), self.form.out.value.strip()
-        self.jobs.start("sweep", lambda cancel: self._sweep_job(sweep, out, cancel))
+        retry = bool(self.options("sweep")["retry_failed"])
+        self.jobs.start("sweep", lambda job: self._sweep_job(sweep, out, retry, job))
 
-    def _sweep_job(self, sweep: SweepConfig, out: str, cancel: threading.Event) -> None:
+    def _sweep_job(self, sweep: SweepConfig, out: str, retry_failed: bool, job: Job) -> None:
+        cancel = job.cancel
         total = len(expand(sweep))
         tally = Tally(total)
         self.progress.max, self.progress.value, self.progress.bar_style = total, 0, ""
-        set_status(self.status, f"starting {total} trial(s) into {out}")
+        set_status(self.status, f"starting {total} trial(s) into {out}{_first_use_note(sweep)}")
         last_refresh = 0.0
 
         def progress(event: TrialEvent) -> None:
             nonlocal last_refresh
+            if not job.live:
+                return
             if event.kind == "start":
                 tally.start()
                 tally.current = f"trial {event.index + 1} of {total} running: {event.trial.describe()}"
@@ -223,12 +232,14 @@ class Workbench:
                 last_refresh = time.monotonic()
 
         def status_text() -> str | None:
-            if cancel.is_set() or not tally.current:
+            if cancel.is_set() or not job.live or not tally.current:
                 return None
             return f"{tally.current} · {tally.done} of {total} done · {tally.time_left()}"
 
         with ticking(self.status, status_text):
-            run_sweep(sweep, out, progress=progress, cancel=cancel, retry_failed=self.form.retry_failed.value)
+            run_sweep(sweep, out, progress=progress, cancel=cancel, retry_failed=retry_failed)
+        if not job.live:
+            return
         self._show(out)
         summary = (f"{tally.done} of {total} trials ({tally.failed} failed, {tally.skipped} already done) "
                    f"in {tally.elapsed()}; results in {out}")
@@ -252,7 +263,8 @@ class Workbench:
                                batch_size=1, budget=budget, timing=timing)
         margin, max_batch, strategy = opts["margin"], opts["max_batch"], opts["strategy"]
 
-        def job(cancel: threading.Event) -> None:
+        def body(job: Job) -> None:
+            cancel = job.cancel
             tally = Tally(total=0)
             self.progress.max, self.progress.value, self.progress.bar_style = 1, 0, ""
             under = " and ".join(f"{k} {format_bytes(v)}" for k, v in (("host", host), ("GPU", gpu)) if v)
@@ -260,6 +272,8 @@ class Workbench:
             set_status(self.status, f"searching the largest batch for {what} under {under}")
 
             def progress(event: ProbeEvent) -> None:
+                if not job.live:
+                    return
                 if event.kind == "start":
                     tally.start()
                     bracket = f"fits up to {event.low}" + (f", fails from {event.high}" if event.high else "")
@@ -271,7 +285,7 @@ class Workbench:
                     self._show(out)  # the probe appears on the memory curve at once
 
             def status_text() -> str | None:
-                if cancel.is_set() or not tally.current:
+                if cancel.is_set() or not job.live or not tally.current:
                     return None
                 return f"{tally.current} · {tally.elapsed()} so far"
 
@@ -279,6 +293,8 @@ class Workbench:
                 found = search_batch(template, out, host_budget_bytes=host, gpu_budget_bytes=gpu, margin=margin,
                                      max_batch=max_batch, progress=progress, cancel=cancel,
                                      strategy=strategy)
+            if not job.live:
+                return
             self._show(out)
             self.progress.value = self.progress.max
             probes = f"{found.n_probes} probe(s) in {tally.elapsed()}"
@@ -297,7 +313,7 @@ class Workbench:
             if found.notes:
                 self.details.value = "".join(f"<div>note: {html.escape(n)}</div>" for n in found.notes)
 
-        self.jobs.start("search", job)
+        self.jobs.start("search", body)
 
     def cancel(self) -> None:
         """Stop the running job (what **Cancel** does): the running trial's process is ended."""
