@@ -243,6 +243,22 @@ def _next_larger(df: pd.DataFrame, row: dict[str, Any], host_limit: float | None
     return None
 
 
+def _did_not_fit(df: pd.DataFrame, host_limit: float | None, gpu_limit: float | None,
+                 margin: float, shown: int = 3) -> list[str]:
+    """One note naming the trials that did not fit (the largest first), if any."""
+    status = df["status"].astype(str)
+    measured_over = (status == "ok") & ~_fits(df, host_limit, gpu_limit) & np.isfinite(df["host_peak_bytes"].astype(float))
+    out = df[status.isin(MEMORY_FAILURES) | measured_over]
+    if out.empty:
+        return []
+    out = out.sort_values("host_peak_bytes", ascending=False, na_position="first")
+    items = [f"{_setting(r)} ({r['status'] if r['status'] != 'ok' else format_bytes(r['host_peak_bytes'])})"
+             for _, r in out.head(shown).iterrows()]
+    more = f" and {len(out) - shown} more" if len(out) > shown else ""
+    return [f"{len(out)} of {len(df)} trials did not fit the budget less the {_pct(margin)} margin: "
+            + "; ".join(items) + more]
+
+
 def explain(df: pd.DataFrame, row: dict[str, Any], host_limit: float | None,
             gpu_limit: float | None, *, objective: str, host_budget_bytes: int | None,
             gpu_budget_bytes: int | None, margin: float, candidates: int) -> tuple[str, list[str]]:
@@ -262,9 +278,11 @@ def explain(df: pd.DataFrame, row: dict[str, Any], host_limit: float | None,
         notes.append(f"{row['precision']} agrees with float32 on the top-1 class for {agreement * 100:.1f} % of images")
     if not host_budget_bytes and not gpu_budget_bytes:
         notes.append("no memory budget given: the choice is the best measured, whatever its memory")
-    elif larger is None and not (df[_same_series(df, row)]["batch_size"] > row["batch_size"]).any():
-        notes.append(f"batch {int(row['batch_size'])} is the largest tried in its series that fits; "
-                     "`workbench search` finds the largest batch under the budget")
+    else:
+        notes += _did_not_fit(df, host_limit, gpu_limit, margin)
+        if larger is None and not (df[_same_series(df, row)]["batch_size"] > row["batch_size"]).any():
+            notes.append(f"batch {int(row['batch_size'])} is the largest tried in its series that fits; "
+                         "`workbench search` finds the largest batch under the budget")
     return reason, notes
 
 

@@ -145,8 +145,9 @@ def throughput_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 
 def memory_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "host",
-                    budget_bytes: float | None = None) -> Axes:
-    """Peak host (or GPU) memory against batch size, with the budget as a line."""
+                    budget_bytes: float | None = None, margin: float | None = None) -> Axes:
+    """Peak host (or GPU) memory against batch size, with the budget as a line (and, given a
+    ``margin``, the limit a recommendation keeps under, dotted)."""
     if kind not in ("host", "gpu"):
         raise ValueError(f"kind {kind!r}: use 'host' or 'gpu'")
     ax = new_axes(ax)
@@ -168,6 +169,9 @@ def memory_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "ho
     if budget_bytes:
         ax.axhline(budget_bytes / div, color="#d62728", linestyle="--", linewidth=1.5,
                    label=f"budget {_number(budget_bytes / div)} {unit}", gid="budget")
+        if margin:
+            ax.axhline(budget_bytes * (1 - margin) / div, color="#d62728", linestyle=":", linewidth=1.2,
+                       label=f"budget less {margin * 100:g} % margin", gid="margin")
     ax.set_ylabel(f"peak {what} memory ({unit})")
     _legend(ax)
     return ax

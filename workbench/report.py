@@ -116,8 +116,11 @@ def _memory_model(df: pd.DataFrame, host_budget: int | None, margin: float) -> l
 
 def report_data(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_budget_bytes: int | None = None,
                 objective: str = "throughput", title: str | None = None, margin: float = 0.1,
-                search: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything the template shows, as plain values (strings, lists, dicts)."""
+                search: dict[str, Any] | None = None, budget_note: str | None = None) -> dict[str, Any]:
+    """Everything the template shows, as plain values (strings, lists, dicts).
+
+    ``budget_note`` says where the budget came from, when it was not the user's.
+    """
     sweep_host, sweep_gpu = default_budgets(df)
     host_budget_bytes = host_budget_bytes or sweep_host
     gpu_budget_bytes = gpu_budget_bytes or sweep_gpu
@@ -125,8 +128,10 @@ def report_data(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_b
                                     objective=objective, margin=margin)
     figures = [
         ("Throughput vs batch size", figure_png(plots.throughput_vs_batch, df)),
-        ("Peak host memory vs batch size", figure_png(plots.memory_vs_batch, df, kind="host", budget_bytes=host_budget_bytes)),
-        ("Peak GPU memory vs batch size", figure_png(plots.memory_vs_batch, df, kind="gpu", budget_bytes=gpu_budget_bytes)),
+        ("Peak host memory vs batch size", figure_png(plots.memory_vs_batch, df, kind="host", budget_bytes=host_budget_bytes,
+                                                    margin=margin)),
+        ("Peak GPU memory vs batch size", figure_png(plots.memory_vs_batch, df, kind="gpu", budget_bytes=gpu_budget_bytes,
+                                                   margin=margin)),
         ("Memory vs throughput", figure_png(plots.pareto_plot, df, recommendation=rec)),
         ("Latency percentiles vs batch size", figure_png(plots.latency_vs_batch, df)),
         ("Agreement with float32 and accuracy", figure_png(plots.drift_by_precision, df)),
@@ -142,7 +147,7 @@ def report_data(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_b
         "settings": _flatten(df.attrs.get("sweep") or {}),
         "counts": {"total": len(df), **statuses},
         "budgets": {"host": _fmt(format_bytes)(host_budget_bytes), "gpu": _fmt(format_bytes)(gpu_budget_bytes),
-                    "margin": f"{margin * 100:g} %", "objective": objective},
+                    "margin": f"{margin * 100:g} %", "objective": objective, "note": budget_note},
         "recommendation": {"label": rec.label(), "reason": rec.reason, "notes": list(rec.notes),
                            "found": rec.row is not None},
         "memory_model": _memory_model(df, host_budget_bytes, margin),
@@ -175,10 +180,10 @@ def _environment_loader() -> Any:
 
 def build_report(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_budget_bytes: int | None = None,
                  objective: str = "throughput", title: str | None = None, margin: float = 0.1,
-                 search: dict[str, Any] | None = None) -> str:
+                 search: dict[str, Any] | None = None, budget_note: str | None = None) -> str:
     """The report as one standalone HTML string (plots inline, no external URL, all text escaped)."""
     data = report_data(df, host_budget_bytes=host_budget_bytes, gpu_budget_bytes=gpu_budget_bytes,
-                       objective=objective, title=title, margin=margin, search=search)
+                       objective=objective, title=title, margin=margin, search=search, budget_note=budget_note)
     return _environment_loader().get_template("report_page.html").render(**data)
 
 

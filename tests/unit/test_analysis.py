@@ -85,6 +85,8 @@ def test_recommend_throughput_under_budget_names_the_gain_and_what_went_over():
     assert f"peak host {format_bytes(1.2 * GB)} of your {format_bytes(2 * GB)} budget" in rec.reason
     assert rec.reason.endswith("batch 128 went over budget")
     assert any("99.0 %" in note for note in rec.notes)  # drift is part of the decision
+    assert (f"2 of 6 trials did not fit the budget less the 10 % margin: batch 128, mixed_bfloat16, "
+            f"in_memory (over_budget); batch 128, float32, in_memory ({format_bytes(1.9 * GB)})") in rec.notes
     json.dumps(rec.to_dict(), allow_nan=False)
 
 

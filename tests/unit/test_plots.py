@@ -62,6 +62,9 @@ def test_host_memory_in_mib_with_budget_line_and_failures_at_their_peak():
     budget = line(ax, gid="budget")
     assert list(budget.get_ydata()) == [1000, 1000]
     assert budget.get_label() == "budget 1000 MiB"
+    assert not [ln for ln in ax.get_lines() if ln.get_gid() == "margin"]
+    with_margin = plots.memory_vs_batch(sweep_df(), budget_bytes=1000 * MIB, margin=0.1)
+    assert list(line(with_margin, gid="margin").get_ydata()) == pytest.approx([900, 900])
     over = line(ax, gid="failed:over_budget")  # the peak seen when it was stopped
     assert over.get_xdata().tolist() == [256] and over.get_ydata().tolist() == [1001]
     assert line(ax, gid="failed:oom:unmeasured").get_xdata().tolist() == [256]

@@ -144,3 +144,28 @@ def test_report_cli_errors_are_one_line(tmp_path, capsys):
     assert "does not exist" in err and "Traceback" not in err
     assert main(["report", str(tmp_path)]) == 2  # a folder with no results
     assert "no results in" in capsys.readouterr().err
+
+
+def test_demo_defaults_are_the_demo_sweep():
+    from workbench.cli import build_parser
+    from workbench.commands._options import sweep_config
+    from workbench.plan import expand
+
+    args = build_parser().parse_args(["demo"])
+    sweep = sweep_config(args)
+    assert (sweep.model.name, sweep.data.label, args.out) == ("demo", "demo:600", "runs/demo")
+    assert set(sweep.pipelines) == {"in_memory", "batch_loop", "stream"}
+    assert set(sweep.precisions) == {"float32", "mixed_float16", "mixed_bfloat16"}
+    assert 18 <= len(expand(sweep)) <= 27
+
+
+def test_demo_teaching_budget_splits_the_measured_peaks(results):
+    from workbench.commands.demo import teaching_budget
+
+    df = load_results(results)
+    budget = teaching_budget(df)
+    # 600..760 MiB measured: the limit after the 10 % margin is 60 % of the way, 696 MiB.
+    assert budget == -(-696 * MIB / 0.9 // MIB) * MIB
+    peaks = df["host_peak_bytes"].dropna()
+    assert (peaks <= budget * 0.9).any() and (peaks > budget * 0.9).any()
+    assert teaching_budget(df.iloc[:1]) is None

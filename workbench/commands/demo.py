@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..config import PIPELINES, PRECISIONS, SweepConfig
+import pandas as pd
+
+from ..config import PIPELINES, PRECISIONS, SweepConfig, format_bytes
 from ._options import add_sweep_axes, add_trial_options, sweep_config
 
 DEMO_MODEL = "demo"
@@ -33,6 +35,7 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..report import write_report
+    from ..results import load_results
     from .sweep import run as run_sweep_command
 
     sweep = sweep_config(args)  # validates everything before any trial starts
@@ -43,7 +46,13 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     args.retry_failed = False
     run_sweep_command(args)  # the sweep command's progress bar and table
-    path = write_report(args.out, args.report)
+    budget, note = sweep.budget.host_bytes, None
+    if not budget:
+        budget = teaching_budget(load_results(args.out))
+        note = (f"The demo chose this budget ({format_bytes(budget)}) between the smallest and largest "
+                "peaks measured, so that some settings fit and some do not; give --host-budget for yours.")
+        print(f"\n{note}")
+    path = write_report(args.out, args.report, host_budget_bytes=budget, budget_note=note)
     print(f"\ndemo finished in {time.monotonic() - t0:.0f} s")
     print(f"report: {path}  (open it in a browser; it works offline)")
     return 0
@@ -56,3 +65,15 @@ def _prepare(sweep: SweepConfig) -> None:
 
     print("preparing the demo model and data (trained once, then cached) ...", flush=True)
     prepare(sweep.model, sweep.data)
+
+
+def teaching_budget(df: pd.DataFrame, *, at: float = 0.6, margin: float = 0.1) -> int | None:
+    """A host budget for the demo's report when none was given: its limit (after the margin)
+    sits ``at`` of the way from the smallest to the largest peak measured, so the report shows
+    settings on both sides of it. None when fewer than two peaks were measured."""
+    peaks = df.loc[df["status"].astype(str) == "ok", "host_peak_bytes"].dropna()
+    if len(peaks) < 2 or peaks.max() <= peaks.min():
+        return None
+    limit = peaks.min() + at * (peaks.max() - peaks.min())
+    mib = 2**20
+    return int(-(-limit / (1 - margin) // mib) * mib)  # rounded up to a whole MiB
