@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 
 from workbench.probes import host
-from workbench.probes.gpu import NvmlProcessMemory, TfAllocatorPeak, configure_tf_gpus, is_gpu_oom, nvml_devices
+from workbench.probes.gpu import (
+    NvmlProcessMemory,
+    TfAllocatorPeak,
+    configure_tf_gpus,
+    is_gpu_oom,
+    nvml_devices,
+)
 from workbench.probes.timing import latency_stats, percentile
 
 MIB = 2**20

@@ -10,7 +10,15 @@ import pytest
 
 from workbench.config import Budget, DataSpec, ModelSpec, TrialConfig
 from workbench.errors import WorkbenchError
-from workbench.results import COLUMNS, SCHEMA_VERSION, ResultStore, Status, TrialResult, environment, load_results
+from workbench.results import (
+    COLUMNS,
+    SCHEMA_VERSION,
+    ResultStore,
+    Status,
+    TrialResult,
+    environment,
+    load_results,
+)
 from workbench.runner import _classify
 
 
