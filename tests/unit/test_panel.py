@@ -150,6 +150,17 @@ def test_choices_that_conflict_are_explained(tmp_path):
     assert error_groups(wb) == {} and wb.config().precisions == ("mixed_float16",)
 
 
+def test_a_gpu_budget_without_a_gpu_is_a_note_not_an_error(tmp_path):
+    wb = make(tmp_path)
+    wb.env = {**wb.env, "gpus": []}  # this machine's real state (CI has no GPU either)
+    wb.form.gpu_budget.value = "8GB"
+    assert "no GPU here" in wb.form.messages["gpu_budget"].value and "wb-error" not in wb.form.messages["gpu_budget"].value
+    assert not wb.run_button.disabled and wb.config().budget.gpu_bytes == 8 * 10**9
+    wb.env = {**wb.env, "gpus": [{"name": "a faked GPU", "memory_total_bytes": 2**34}]}  # a GPU is faked here
+    wb.form.gpu_budget.value = "9GB"
+    assert wb.form.messages["gpu_budget"].value == ""
+
+
 def test_unknown_setting_is_a_clear_error(tmp_path):
     with pytest.raises(Exception, match="unknown setting.*batch_size"):
         Workbench(batch_size=8)

@@ -12,40 +12,33 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
 
 from ..commands import sweep as sweep_command
-from ..commands._options import sweep_config
 from ..config import (
     APPLICATIONS,
     BUILTIN_MODELS,
     PIPELINES,
     PRECISIONS,
     DataSpec,
-    ModelSpec,
     SweepConfig,
-    TimingSpec,
     parse_bytes,
-    parse_image_size,
-    parse_int_list,
-    parse_name_list,
 )
 from ..errors import ConfigError
-from ..plan import expand
+from .checks import DATA_LABELS, check_options
 
 DEFAULT_MODEL = "demo"  # the CLI requires --model; the panel starts on the trained demo model
 DEFAULT_OUT = "runs/workbench"
 MODEL_FILE = "__file__"  # the model picker's "your model file" entry
 MODEL_NAMES = (*sorted(BUILTIN_MODELS, key=lambda n: n != "demo"), *sorted(APPLICATIONS))
-DATA_LABELS = {"synthetic": "synthetic images", "demo": "demo (real labelled images)",
-               "folder": "image folder", "npy": ".npy array file"}
 # Messages are shown next to these groups of controls ("general" sits under the buttons).
 GROUPS = ("model", "image_size", "data", "pipelines", "precisions", "batch_sizes",
           "host_budget", "gpu_budget", "timing", "out", "general")
 _STYLE = {"description_width": "110px"}
+
+
 def _wide() -> W.Layout:
     return W.Layout(width="420px")  # a fresh Layout each: hiding one widget must not hide another
 
@@ -252,67 +245,19 @@ class SweepForm:
 
     def validate(self) -> tuple[SweepConfig | None, dict[str, str]]:
         """The sweep config, or None and a message for each group of controls at fault."""
-        ns = self.namespace()
-        errors: dict[str, str] = {}
-        checks: list[tuple[str, Callable[[], object]]] = [
-            ("image_size", lambda: parse_image_size(ns.image_size)),
-            ("model", lambda: ModelSpec(ns.model, allow_unsafe=ns.allow_unsafe)),
-            ("data", self._check_data),
-            ("pipelines", lambda: parse_name_list(ns.pipelines, PIPELINES, "pipelines")),
-            ("precisions", lambda: parse_name_list(ns.precisions, PRECISIONS, "precisions")),
-            ("batch_sizes", lambda: parse_int_list(self.batch_text(), "batch sizes")),
-            ("host_budget", lambda: ns.host_budget and parse_bytes(ns.host_budget)),
-            ("gpu_budget", lambda: ns.gpu_budget and parse_bytes(ns.gpu_budget)),
-            ("timing", lambda: TimingSpec(ns.warmup_batches, ns.min_batches, ns.min_duration, ns.drift_samples)),
-            ("timing", lambda: ns.timeout > 0 or _fail(f"timeout {ns.timeout:g} s: give a positive number of seconds")),
-            ("out", self._check_out),
-        ]
-        for group, check in checks:
-            if group in errors:
-                continue
-            try:
-                check()
-            except ConfigError as exc:
-                errors[group] = str(exc)
-        if "image_size" not in errors and "model" not in errors:
-            try:
-                ModelSpec(ns.model, image_size=ns.image_size, allow_unsafe=ns.allow_unsafe)
-            except ConfigError as exc:
-                errors["image_size"] = str(exc)
-        sweep = None
-        if not errors:
-            try:
-                sweep = sweep_config(ns)
-                expand(sweep)
-            except ConfigError as exc:
-                sweep = None
-                group = "pipelines" if "pipeline" in str(exc) else "general"
-                errors[group] = str(exc)
-        return sweep, errors
+        return check_options(self.namespace(), data_kind=self.data_kind.value, batch_text=self.batch_text)
 
-    def _check_data(self) -> None:
-        text = self.data_text()
-        kind = self.data_kind.value
-        if kind in ("folder", "npy") and not text:
-            raise ConfigError(f"data: give the path of {'an image folder' if kind == 'folder' else 'a .npy file'}")
-        spec = DataSpec.parse(text)
-        if spec.kind != kind:
-            raise ConfigError(f"data path {text!r} is {DATA_LABELS[spec.kind]!r}, not {DATA_LABELS[kind]!r}: "
-                              "pick the matching dataset type")
-
-    def _check_out(self) -> None:
-        text = self.out.value.strip()
-        if not text:
-            raise ConfigError("results folder: give a folder to save the results in, e.g. runs/mine")
-        path = Path(text).expanduser()
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"results folder {text!r} is a file: give a folder")
-
-    def show_errors(self, errors: dict[str, str]) -> None:
-        """Put each message next to the control that caused it; clear the others."""
+    def show_errors(self, errors: dict[str, str], notes: dict[str, str] | None = None) -> None:
+        """Put each message next to the control that caused it; clear the others. ``notes``
+        are advice that does not block a run (shown where there is no error)."""
+        notes = notes or {}
         for group, label in self.messages.items():
-            text = errors.get(group, "")
-            label.value = f"<span class='wb-error' style='color:#b00020'>⚠ {_escape(text)}</span>" if text else ""
+            if errors.get(group):
+                label.value = f"<span class='wb-error' style='color:#b00020'>⚠ {_escape(errors[group])}</span>"
+            elif notes.get(group):
+                label.value = f"<span class='wb-note' style='color:#8a6d00'>{_escape(notes[group])}</span>"
+            else:
+                label.value = ""
 
     def observe(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` whenever any option changes."""
@@ -346,10 +291,6 @@ class SweepForm:
                 row([self.drift_samples, self.timeout, self.retry_failed]), m["timing"],
             ]),
         }
-
-
-def _fail(message: str) -> bool:
-    raise ConfigError(message)
 
 
 def _escape(text: str) -> str:

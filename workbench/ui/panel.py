@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import html
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +22,11 @@ from ..config import SweepConfig, TrialConfig, format_bytes
 from ..errors import ConfigError, WorkbenchError
 from ..plan import expand
 from ..results import ResultStore, environment, load_results
-from ..runner import TrialEvent, run_sweep
-from ..search import STRATEGIES, ProbeEvent, search_batch
+from ..search import STRATEGIES
 from .form import SweepForm
-from .jobs import Job, JobRunner, Tally, set_status, ticking
+from .jobs import JobRunner, set_status
 from .results_view import ResultsView
-
-_REFRESH_SKIPPED_EVERY_S = 2.0  # a resumed sweep replays many "skip" events: re-draw now and then
-
-
-def _first_use_note(sweep: SweepConfig) -> str:
-    if (sweep.model.kind == "builtin" and sweep.model.name.lower() == "demo") or sweep.data.kind == "demo":
-        return " (the demo model and images are built on first use: about a minute)"
-    return ""
+from .runs import search_body, sweep_body
 
 
 def machine_line(env: dict[str, Any] | None = None) -> str:
@@ -129,7 +120,7 @@ class Workbench:
 
     def _on_change(self) -> None:
         self._sweep, self._errors = self.form.validate()
-        self.form.show_errors(self._errors)
+        self.form.show_errors(self._errors, self._notes())
         if self._sweep is not None:
             n = len(expand(self._sweep))
             s = self._sweep
@@ -138,6 +129,12 @@ class Workbench:
         else:
             self.plan.value = ""
         self._set_busy(self.jobs.busy)
+
+    def _notes(self) -> dict[str, str]:
+        if self.form.gpu_budget.value.strip() and not self.env.get("gpus"):
+            return {"gpu_budget": "no GPU here: trials run on the CPU and have no GPU figures to hold to this "
+                                  "budget (it applies on a GPU machine)"}
+        return {}
 
     def _set_busy(self, busy: bool) -> None:
         valid = self._sweep is not None
@@ -167,7 +164,8 @@ class Workbench:
         except ConfigError as exc:
             self.results.recommendation.value = f"<span style='color:#b00020'>⚠ {html.escape(str(exc))}</span>"
 
-    def _show(self, out_dir: str | os.PathLike[str]) -> None:
+    def show_results(self, out_dir: str | os.PathLike[str]) -> None:
+        """Load a results folder and show its plots, table and recommendation."""
         self.results.show(load_results(out_dir), **self._decide_args())
         self._set_busy(self.jobs.busy)
 
@@ -205,115 +203,24 @@ class Workbench:
         """Start the sweep in the background (what **Run sweep** does)."""
         sweep, out = self.config(), self.form.out.value.strip()
         retry = bool(self.options("sweep")["retry_failed"])
-        self.jobs.start("sweep", lambda job: self._sweep_job(sweep, out, retry, job))
-
-    def _sweep_job(self, sweep: SweepConfig, out: str, retry_failed: bool, job: Job) -> None:
-        cancel = job.cancel
-        total = len(expand(sweep))
-        tally = Tally(total)
-        self.progress.max, self.progress.value, self.progress.bar_style = total, 0, ""
-        set_status(self.status, f"starting {total} trial(s) into {out}{_first_use_note(sweep)}")
-        last_refresh = 0.0
-
-        def progress(event: TrialEvent) -> None:
-            nonlocal last_refresh
-            if not job.live:
-                return
-            if event.kind == "start":
-                tally.start()
-                tally.current = f"trial {event.index + 1} of {total} running: {event.trial.describe()}"
-                set_status(self.status, status_text() or tally.current)
-                return
-            tally.end(event.result is not None and event.result.ok, skipped=event.kind == "skip")
-            tally.current = ""
-            self.progress.value = tally.done
-            if event.kind == "end" or time.monotonic() - last_refresh > _REFRESH_SKIPPED_EVERY_S:
-                self._show(out)  # failed trials show up as markers at once
-                last_refresh = time.monotonic()
-
-        def status_text() -> str | None:
-            if cancel.is_set() or not job.live or not tally.current:
-                return None
-            return f"{tally.current} · {tally.done} of {total} done · {tally.time_left()}"
-
-        with ticking(self.status, status_text):
-            run_sweep(sweep, out, progress=progress, cancel=cancel, retry_failed=retry_failed)
-        if not job.live:
-            return
-        self._show(out)
-        summary = (f"{tally.done} of {total} trials ({tally.failed} failed, {tally.skipped} already done) "
-                   f"in {tally.elapsed()}; results in {out}")
-        if cancel.is_set() and tally.done < total:
-            self.progress.bar_style = "warning"
-            set_status(self.status, f"cancelled: {summary}. The running trial was stopped; finished ones are kept.")
-        else:
-            self.progress.bar_style = "success"
-            set_status(self.status, f"done: {summary}")
+        self.jobs.start("sweep", sweep_body(self, sweep, out, retry_failed=retry))
 
     def search(self) -> None:
         """Find the largest batch under the budget in the background (what **Search** does)."""
         self.config()  # every control valid, or a message next to the one at fault
         opts = self.options("search")
         model, data, budget, timing = model_data_budget_timing(argparse.Namespace(**opts))
-        host, gpu, out = budget.host_bytes, budget.gpu_bytes, opts["out"]
-        if host is None and gpu is None:
+        out = opts["out"]
+        if budget.host_bytes is None and budget.gpu_bytes is None:
             self.form.show_errors({**self._errors, "host_budget": "Search needs a host or GPU budget, e.g. 2GB"})
             raise ConfigError("Search needs a host or GPU budget: set one, e.g. 2GB")
         template = TrialConfig(model=model, data=data, pipeline=opts["pipeline"], precision=opts["precision"],
                                batch_size=1, budget=budget, timing=timing)
         margin, max_batch, strategy = opts["margin"], opts["max_batch"], opts["strategy"]
 
-        def body(job: Job) -> None:
-            cancel = job.cancel
-            tally = Tally(total=0)
-            self.progress.max, self.progress.value, self.progress.bar_style = 1, 0, ""
-            under = " and ".join(f"{k} {format_bytes(v)}" for k, v in (("host", host), ("GPU", gpu)) if v)
-            what = f"{template.pipeline} · {template.precision}"
-            set_status(self.status, f"searching the largest batch for {what} under {under}")
-
-            def progress(event: ProbeEvent) -> None:
-                if not job.live:
-                    return
-                if event.kind == "start":
-                    tally.start()
-                    bracket = f"fits up to {event.low}" + (f", fails from {event.high}" if event.high else "")
-                    tally.current = f"probe {event.index + 1}: batch {event.batch_size} ({what}) · {bracket}"
-                    set_status(self.status, tally.current)
-                else:
-                    tally.end(event.result is not None and event.result.ok)
-                    tally.current = ""
-                    self._show(out)  # the probe appears on the memory curve at once
-
-            def status_text() -> str | None:
-                if cancel.is_set() or not job.live or not tally.current:
-                    return None
-                return f"{tally.current} · {tally.elapsed()} so far"
-
-            with ticking(self.status, status_text):
-                found = search_batch(template, out, host_budget_bytes=host, gpu_budget_bytes=gpu, margin=margin,
-                                     max_batch=max_batch, progress=progress, cancel=cancel,
-                                     strategy=strategy)
-            if not job.live:
-                return
-            self._show(out)
-            self.progress.value = self.progress.max
-            probes = f"{found.n_probes} probe(s) in {tally.elapsed()}"
-            if found.cancelled:
-                self.progress.bar_style = "warning"
-                set_status(self.status, f"search cancelled after {probes}; finished probes are kept in {out}")
-            elif found.batch_size == 0:
-                self.progress.bar_style = "danger"
-                set_status(self.status, f"no batch size fits under {under} ({what}, {probes}): "
-                                        "raise the budget or pick a smaller model or input")
-            else:
-                self.progress.bar_style = "success"
-                limit = " (the largest allowed: raise 'search up to')" if found.limited_by == "max_batch" else ""
-                set_status(self.status, f"largest batch under {under} for {what}: {found.batch_size}{limit} "
-                                        f"({probes}); results in {out}")
-            if found.notes:
-                self.details.value = "".join(f"<div>note: {html.escape(n)}</div>" for n in found.notes)
-
-        self.jobs.start("search", body)
+        self.jobs.start("search", search_body(self, template, out, host_budget_bytes=budget.host_bytes,
+                                              gpu_budget_bytes=budget.gpu_bytes, margin=margin,
+                                              max_batch=max_batch, strategy=strategy))
 
     def cancel(self) -> None:
         """Stop the running job (what **Cancel** does): the running trial's process is ended."""
@@ -334,7 +241,7 @@ class Workbench:
             message = f"no results in {out!r}: run a sweep into it first, or pick a folder with a results.jsonl"
             self.form.show_errors({**self._errors, "out": message})
             raise WorkbenchError(message)
-        self._show(out)
+        self.show_results(out)
         n = len(self.results.df) if self.results.df is not None else 0
         set_status(self.status, f"opened {out}: {n} trial(s)")
 
