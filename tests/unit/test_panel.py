@@ -20,8 +20,8 @@ import pytest
 from workbench import load_results
 from workbench.config import TimingSpec
 from workbench.results import ResultStore
-from workbench.ui import Workbench
-from workbench.ui.jobs import Job, JobRunner
+from workbench.ui import Workbench, jobs
+from workbench.ui.jobs import Job, JobRunner, Tally
 
 FAST = {"warmup_batches": 1, "min_batches": 2, "min_duration": 0.0, "drift_samples": 0}
 
@@ -159,6 +159,25 @@ def test_a_gpu_budget_without_a_gpu_is_a_note_not_an_error(tmp_path):
     wb.env = {**wb.env, "gpus": [{"name": "a faked GPU", "memory_total_bytes": 2**34}]}  # a GPU is faked here
     wb.form.gpu_budget.value = "9GB"
     assert wb.form.messages["gpu_budget"].value == ""
+
+
+def test_time_left_comes_from_the_trials_measured_so_far(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(jobs.time, "monotonic", lambda: clock[0])
+    tally = Tally(total=5)
+    assert "estimating" in tally.time_left()
+    for seconds in (10.0, 14.0):  # two trials of 10 s and 14 s: 12 s a trial
+        tally.start()
+        clock[0] += seconds
+        tally.end(ok=True)
+    tally.end(ok=False, skipped=True)  # a resumed trial costs nothing and is not averaged
+    assert (tally.done, tally.failed, tally.skipped) == (3, 1, 1)
+    assert tally.time_left() == "about 24 s left"
+    tally.start()
+    clock[0] += 5.0  # 5 s into the next one: 2 trials x 12 s - 5 s
+    assert tally.time_left() == "about 19 s left"
+    assert tally.elapsed() == "29 s"
+    assert [jobs.format_duration(s) for s in (59.4, 185, 3720)] == ["59 s", "3 min 05 s", "1 h 02 min"]
 
 
 def test_unknown_setting_is_a_clear_error(tmp_path):

@@ -40,7 +40,7 @@ class Tally:
     failed: int = 0
     skipped: int = 0
     durations: list[float] = field(default_factory=list)
-    started_at: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=lambda: time.monotonic())  # late-bound: tests fake the clock
     current: str = ""  # what runs now, for the status line
     _trial_started: float | None = None
 
