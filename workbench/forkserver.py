@@ -13,6 +13,7 @@ import os
 import select
 import signal
 import sys
+import time
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MADV_POPULATE_READ = 22  # Linux 5.14+
@@ -84,36 +85,59 @@ def _child(request: dict[str, str], runs: list[tuple[int, int]]) -> None:
         os._exit(code)
 
 
-def serve(idle_s: float) -> int:
-    from . import worker
+def _wait_child(pid: int, parent: int) -> int:
+    """Wait for a trial child; if the sweep's process dies meanwhile, take the child along.
 
-    worker._die_with_parent()
+    (PR_SET_PDEATHSIG cannot be used for the server itself: it fires when the *thread* that
+    started the server ends, and a panel starts each sweep in a thread of its own.)
+    """
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        if os.getppid() != parent:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                    break
+                except (ProcessLookupError, PermissionError):
+                    continue
+            os.waitpid(pid, 0)
+            sys.exit(0)
+        time.sleep(0.05)
+
+
+def serve(idle_s: float) -> int:
+    parent = os.getppid()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # The expensive part, paid once. Importing initialises no device: CUDA starts in the child.
     import keras  # noqa: F401
     import tensorflow  # noqa: F401
 
-    runs = resident_file_ranges()
+    from . import worker  # noqa: F401  (imported here so each child starts with it loaded)
 
+    runs = resident_file_ranges()
     out = sys.stdout.buffer
     out.write(b"ready\n")
     out.flush()
-    stdin = sys.stdin.buffer
+    fd, buf = sys.stdin.fileno(), b""
     while True:
-        ready, _, _ = select.select([stdin], [], [], idle_s)
-        if not ready:
-            return 0  # idle: the parent starts a new server when it needs one
-        line = stdin.readline()
-        if not line:
-            return 0
+        while b"\n" not in buf:
+            ready, _, _ = select.select([fd], [], [], idle_s)
+            if not ready:
+                return 0  # idle: the parent starts a new server when it needs one
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return 0  # the parent closed the pipe or died
+            buf += chunk
+        line, _, buf = buf.partition(b"\n")
         request = json.loads(line)
         pid = os.fork()
         if pid == 0:
             _child(request, runs)
         out.write(f"pid {pid}\n".encode())
         out.flush()
-        _, status = os.waitpid(pid, 0)
-        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        code = _wait_child(pid, parent)
         out.write(f"exit {pid} {code}\n".encode())
         out.flush()
 

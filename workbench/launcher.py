@@ -81,7 +81,10 @@ class SpawnLauncher:
     def __init__(self, python: str = sys.executable) -> None:
         self.python = python
 
-    def launch(self, config: Path, result: Path, stderr: Path) -> TrialProcess:
+    def launch(self, config: Path, result: Path, stderr: Path,
+               cancel: threading.Event | None = None) -> TrialProcess | None:
+        if cancel is not None and cancel.is_set():
+            return None
         return _SpawnedTrial(self.python, config, result, stderr)
 
     def close(self) -> None:
@@ -95,7 +98,14 @@ class _ForkedTrial:
 
     def wait(self, timeout: float) -> int | None:
         if self.code is None:
-            self.code = self.server._wait_exit(self.pid, timeout)
+            try:
+                self.code = self.server._wait_exit(self.pid, timeout)
+            except BaseException:
+                self.code = -signal.SIGKILL
+                self.server._release()
+                raise
+            if self.code is not None:
+                self.server._release()  # the next trial may start
         return self.code
 
     def kill(self) -> None:
@@ -113,9 +123,10 @@ class _ForkedTrial:
 class ForkServer:
     """A warm process that has imported TensorFlow and forks one child per trial.
 
-    One trial at a time (the runner measures one trial at a time, so they do not compete for
-    memory or cores). The server exits by itself after ``idle_s`` without work, and with its
-    parent; a dead server is started again on the next launch.
+    One trial at a time: a second sweep in the same process (two panels, a panel and a cell)
+    waits for the running trial to end, so trials never overlap and compete for memory or
+    cores. The server exits by itself after ``idle_s`` without work, and with its parent; a
+    dead server is started again on the next launch.
     """
 
     name = "fork"
@@ -124,11 +135,16 @@ class ForkServer:
         self.python, self.idle_s = python, idle_s
         self.proc: subprocess.Popen | None = None
         self._buf = b""
-        self._lock = threading.Lock()
+        self._busy = threading.Lock()  # held from a trial's launch until its exit is known
         self._log = None
 
     # -- the server process ------------------------------------------------------------------
-    def _start(self) -> None:
+    def _release(self) -> None:
+        if self._busy.locked():
+            self._busy.release()
+
+    def _start(self, cancel: threading.Event | None = None) -> bool:
+        """Start the server; False if cancelled while it was importing TensorFlow."""
         import tempfile
 
         self._log = tempfile.TemporaryFile()
@@ -138,10 +154,17 @@ class ForkServer:
             start_new_session=True,
         )
         self._buf = b""
-        line = self._read_line(READY_TIMEOUT_S)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        line = None
+        while line is None and time.monotonic() < deadline:
+            if cancel is not None and cancel.is_set():
+                self.close()
+                return False
+            line = self._read_line(0.25)
         if line != "ready":
             self.close()
             raise RuntimeError(f"the fork server did not start (said {line!r})")
+        return True
 
     def _alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -167,23 +190,36 @@ class ForkServer:
         return line.decode().strip()
 
     # -- trials --------------------------------------------------------------------------------
-    def launch(self, config: Path, result: Path, stderr: Path) -> TrialProcess:
-        with self._lock:
-            if not self._alive():
-                self._start()
-            assert self.proc is not None and self.proc.stdin is not None
-            request = {"config": str(config), "result": str(result), "stderr": str(stderr)}
+    def launch(self, config: Path, result: Path, stderr: Path,
+               cancel: threading.Event | None = None) -> TrialProcess | None:
+        """Fork a trial; None if ``cancel`` was set while waiting for the server."""
+        while not self._busy.acquire(timeout=0.2):  # another sweep's trial is running
+            if cancel is not None and cancel.is_set():
+                return None
+        try:
+            if not self._alive() and not self._start(cancel):
+                self._release()
+                return None
+            request = (json.dumps({"config": str(config), "result": str(result), "stderr": str(stderr)}) + "\n").encode()
             try:
-                self.proc.stdin.write((json.dumps(request) + "\n").encode())
-                self.proc.stdin.flush()
+                self._send(request)
             except BrokenPipeError:  # the server just exited (idle): start a new one
-                self._start()
-                self.proc.stdin.write((json.dumps(request) + "\n").encode())
-                self.proc.stdin.flush()
+                if not self._start(cancel):
+                    self._release()
+                    return None
+                self._send(request)
             line = self._read_line(60.0) or ""
             if not line.startswith("pid "):
                 raise RuntimeError(f"the fork server did not start a trial (said {line!r})")
-            return _ForkedTrial(self, int(line.split()[1]))
+        except BaseException:
+            self._release()
+            raise
+        return _ForkedTrial(self, int(line.split()[1]))
+
+    def _send(self, request: bytes) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(request)
+        self.proc.stdin.flush()
 
     def _wait_exit(self, pid: int, timeout: float) -> int | None:
         line = self._read_line(timeout)

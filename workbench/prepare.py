@@ -14,14 +14,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from . import demo_assets
 from .config import DataSpec, ModelSpec
 from .errors import ConfigError, WorkbenchError
+from .launcher import worker_env
 from .model_files import check_model_spec
 
 PREPARE_TIMEOUT_S = 900.0
@@ -31,15 +36,6 @@ def _needs(model: ModelSpec, data: DataSpec) -> tuple[bool, bool]:
     """(demo data needed, demo model needed)."""
     demo_model = model.kind == "builtin" and model.name.strip().lower() == "demo"
     return data.kind == "demo" or demo_model, demo_model
-
-
-def _child_env() -> dict[str, str]:
-    """This environment, with this package importable and TensorFlow's start-up chatter quiet."""
-    env = os.environ.copy()
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return env
 
 
 def check_data_spec(data: DataSpec) -> None:
@@ -56,12 +52,14 @@ def check_data_spec(data: DataSpec) -> None:
             raise ConfigError(f"image folder {data.path!r} has no .jpg/.jpeg/.png files")
 
 
-def prepare(model: ModelSpec, data: DataSpec, *, python: str = sys.executable) -> dict[str, Any] | None:
+def prepare(model: ModelSpec, data: DataSpec, *, python: str = sys.executable,
+            cancel: threading.Event | None = None) -> dict[str, Any] | None:
     """Check the model file and make sure the demo caches the sweep needs exist.
 
     Returns the demo model's training record when the sweep uses it (held-out accuracy,
     training seconds), else None. Raises :class:`ConfigError` for a file safe mode would
-    refuse and :class:`WorkbenchError` when preparation fails.
+    refuse and :class:`WorkbenchError` when preparation fails. Setting ``cancel`` stops the
+    preparation process (the caches are written atomically, so a stopped run leaves none half-made).
     """
     check_model_spec(model)
     check_data_spec(data)
@@ -71,16 +69,28 @@ def prepare(model: ModelSpec, data: DataSpec, *, python: str = sys.executable) -
     if demo_assets.data_ready() and (not need_model or demo_assets.model_ready()):
         return demo_assets.model_record() if need_model else None
     what = "demo" if need_model else "demo-data"
-    try:
-        proc = subprocess.run(
-            [python, "-m", "workbench.prepare", what], capture_output=True, text=True,
-            env=_child_env(), timeout=PREPARE_TIMEOUT_S, stdin=subprocess.DEVNULL,
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [python, "-m", "workbench.prepare", what], stdout=log, stderr=log,
+            env=worker_env(), stdin=subprocess.DEVNULL, start_new_session=True,
         )
-    except subprocess.TimeoutExpired:
-        raise WorkbenchError(f"preparing the demo {what} took over {PREPARE_TIMEOUT_S:g} s") from None
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip()[-2000:]
-        raise WorkbenchError(f"preparing the {what} failed (exit code {proc.returncode}):\n{tail}")
+        deadline = time.monotonic() + PREPARE_TIMEOUT_S
+        while True:
+            try:
+                proc.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if (cancel is not None and cancel.is_set()) or time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                if cancel is not None and cancel.is_set():
+                    return None
+                raise WorkbenchError(f"preparing the demo {what} took over {PREPARE_TIMEOUT_S:g} s")
+        if proc.returncode != 0:
+            log.seek(0)
+            tail = log.read().decode("utf-8", "replace").strip()[-2000:]
+            raise WorkbenchError(f"preparing the {what} failed (exit code {proc.returncode}):\n{tail}")
     return demo_assets.model_record() if need_model else None
 
 

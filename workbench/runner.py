@@ -104,7 +104,9 @@ def _run_in(workdir: Path, cfg: TrialConfig, cancel: threading.Event | None,
     killed_by: str | None = None
     seen_rss = 0
     t0 = time.monotonic()
-    proc = launcher.launch(config_path, result_path, stderr_path)
+    proc = launcher.launch(config_path, result_path, stderr_path, cancel=cancel)
+    if proc is None:  # cancelled before the trial started
+        return None
     try:
         ps: psutil.Process | None = psutil.Process(proc.pid)
     except psutil.NoSuchProcess:
@@ -194,7 +196,7 @@ def run_sweep(
     trials = expand(sweep)  # validates every trial before any runs
     from .prepare import prepare
 
-    prepare(sweep.model, sweep.data)  # model file checks; demo data/model cached, never in a trial
+    prepare(sweep.model, sweep.data, cancel=cancel)  # file checks; demo assets built, never in a trial
     store = ResultStore(out_dir)
     store.ensure_header(sweep.to_dict())
     previous = {r.key: r for r in store.results()}

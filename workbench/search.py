@@ -243,12 +243,12 @@ def trial_probe(out_dir: str | os.PathLike[str], cancel: threading.Event | None 
     return probe
 
 
-def _prepare_assets(template: TrialConfig) -> None:
+def _prepare_assets(template: TrialConfig, cancel: threading.Event | None = None) -> None:
     """Check the model file and build the demo model/data before the first probe, so no probe
     pays for (or measures) it."""
     from .prepare import prepare
 
-    prepare(template.model, template.data)
+    prepare(template.model, template.data, cancel=cancel)
 
 
 def _dataset_cap(template: TrialConfig, max_batch: int, notes: list[str]) -> int:
@@ -303,7 +303,7 @@ def search_batch(
                           margin=margin, max_batch=max_batch, strategy=strategy, notes=notes,
                           template=template.to_dict())
     if probe is None:
-        _prepare_assets(template)
+        _prepare_assets(template, cancel)
         probe = trial_probe(out_dir, cancel, header={"search": {
             "template": template.to_dict(), "host_budget_bytes": host_budget_bytes,
             "gpu_budget_bytes": gpu_budget_bytes, "margin": margin, "max_batch": max_batch}})

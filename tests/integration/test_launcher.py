@@ -49,3 +49,39 @@ def test_a_trial_whose_server_dies_is_recorded_and_the_next_one_runs(tiny_trial)
         assert after.status is Status.OK
     finally:
         server.close()
+
+
+def test_two_sweeps_at_once_share_the_server_one_trial_at_a_time(tiny_trial):
+    """Two panels (or a panel and a cell) in one kernel: trials queue, none overlap or fail."""
+    import threading
+
+    server = ForkServer()
+    results: dict[int, object] = {}
+
+    def run(batch: int) -> None:
+        results[batch] = run_trial(tiny_trial(batch_size=batch), launcher=server)
+
+    try:
+        threads = [threading.Thread(target=run, args=(b,)) for b in (1, 2, 4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert {b: r.status for b, r in results.items()} == {1: Status.OK, 2: Status.OK, 4: Status.OK}
+    finally:
+        server.close()
+
+
+def test_cancel_while_the_server_is_still_starting_returns_at_once(tiny_trial):
+    import threading
+
+    server = ForkServer()
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    t0 = time.monotonic()
+    try:
+        assert run_trial(tiny_trial(), launcher=server, cancel=cancel) is None
+        assert time.monotonic() - t0 < 2.0
+        assert server.proc is None  # the half-started server was stopped
+    finally:
+        server.close()
