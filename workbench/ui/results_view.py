@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import io
-import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,43 +20,25 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..config import format_bytes
+from ..table import SHOWN, TEXT_COLUMNS, cell
 
-# (column, heading, formatter) of the table; missing figures show as "n/a".
-_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
-    ("pipeline", "pipeline", str),
-    ("precision", "precision", str),
-    ("batch_size", "batch", lambda v: f"{int(v)}"),
-    ("status", "status", str),
-    ("throughput_ips", "images/s", lambda v: f"{v:,.1f}"),
-    ("latency_p50_s", "p50 ms", lambda v: f"{v * 1e3:.1f}"),
-    ("latency_p99_s", "p99 ms", lambda v: f"{v * 1e3:.1f}"),
-    ("host_peak_bytes", "host peak", format_bytes),
-    ("gpu_peak_bytes", "GPU peak", format_bytes),
-    ("top1_agreement", "top-1 agree", lambda v: f"{v:.3f}"),
-    ("accuracy", "accuracy", lambda v: f"{v:.3f}"),
-    ("error", "error", lambda v: str(v).splitlines()[0][:160]),
-]
 _TABLE_CSS = ("<style>.wb-results td,.wb-results th{padding:2px 8px;text-align:right;font-size:12px}"
               ".wb-results tr.wb-failed td{color:#b00020}.wb-results td.wb-text{text-align:left}</style>")
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def results_table_html(df: pd.DataFrame) -> str:
     """The results as an HTML table: units in the headings, ``n/a`` for missing figures."""
     if df.empty:
         return "<i>no trials yet</i>"
-    cols = [c for c in _COLUMNS if c[0] in df.columns]
+    cols = [c for c in SHOWN if c[0] in df.columns and c[0] != "host_baseline_bytes"]
     head = "".join(f"<th>{h}</th>" for _, h, _ in cols)
     rows = []
     for _, row in df.iterrows():
         cells = []
         for col, _, fmt in cols:
             value = row[col]
-            text = "" if col == "error" and _missing(value) else ("n/a" if _missing(value) else fmt(value))
-            cls = " class='wb-text'" if col in ("pipeline", "precision", "status", "error") else ""
+            text = cell(col, value, fmt)
+            cls = " class='wb-text'" if col in TEXT_COLUMNS else ""
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         failed = " class='wb-failed'" if row.get("status") != "ok" else ""
         rows.append(f"<tr{failed}>{''.join(cells)}</tr>")
