@@ -48,10 +48,29 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    # The panel needs ipywidgets (the "notebook" extra): import it only when asked for.
-    if name == "Workbench":
-        from .ui import Workbench
+# Loaded on first use: the panel needs ipywidgets (the "notebook" extra), the decision and
+# report functions matplotlib/Jinja2; ``import workbench`` stays light.
+_LAZY = {
+    "Workbench": ("ui", "Workbench"),
+    "pareto_frontier": ("analysis", "pareto_frontier"),
+    "recommend": ("analysis", "recommend"),
+    "fit_memory_model": ("analysis", "fit_memory_model"),
+    "max_batch_for_budget": ("analysis", "max_batch_for_budget"),
+    "search_batch": ("search", "search_batch"),
+    "build_report": ("report", "build_report"),
+    "write_report": ("report", "write_report"),
+    "prepare": ("prepare", "prepare"),
+}
 
-        return Workbench
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(f".{module}", __name__), attr)
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
