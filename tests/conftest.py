@@ -14,6 +14,12 @@ if str(ROOT) not in sys.path:
 
 from workbench.config import DataSpec, ModelSpec, TimingSpec, TrialConfig  # noqa: E402
 
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Flags that work offline as root (see shared TESTING notes): no sandbox, no background traffic.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  "--disable-dev-shm-usage", "--disable-quic"]
+
 # Fast timing for tests: one warm-up batch, a couple of timed batches, no minimum duration.
 FAST = TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, drift_samples=0)
 
@@ -40,3 +46,23 @@ def tiny_trial():
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium for the whole session, driven by Playwright's sync API
+    (a second sync_playwright() in the same process would fail). In CI a missing browser is a
+    failure, not a skip: `make test` installs it (make browser-deps)."""
+    import shutil
+
+    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is missing at {CHROMIUM}: run `make browser-deps` (CI must run the browser tests)")
+        pytest.skip("Chromium is not installed (make browser-deps installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()

@@ -94,12 +94,12 @@ def run_probe(name: str, workdir: Path, timeout_s: float = 300.0) -> dict[str, A
     import subprocess
     import sys
 
-    from workbench.prepare import _child_env
+    from workbench.launcher import worker_env
 
     root = Path(__file__).resolve().parent.parent
     out = workdir / f"{name}.json"
     code = f"from tests.inputs_probes import {name}; {name}(__import__('pathlib').Path({str(workdir)!r}))"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=_child_env(), capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=worker_env(), capture_output=True,
                           text=True, timeout=timeout_s)
     if proc.returncode != 0 or not out.exists():
         raise AssertionError(f"probe {name} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")

@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 from workbench.report import write_report
 
 from ..unit.test_report import HOSTILE, write_results
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium is missing at {CHROMIUM}: run `make browser-deps` (CI must run this test)")
-        pytest.skip("Chromium is not installed (make browser-deps installs it)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("the playwright package is missing: pip install -e '.[test]'")
-        pytest.skip("the playwright package is not installed")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 def test_report_opens_offline_with_plots_and_hostile_text(browser, tmp_path):
