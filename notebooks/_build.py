@@ -104,7 +104,8 @@ NB02 = [
     Larger batches are faster, until they are not, and they always cost memory. This notebook
     measures, **on this machine**, for one model:
 
-    1. peak host memory and throughput at several batch sizes;
+    1. peak memory and throughput at several batch sizes (host memory; GPU memory where a GPU
+       ran the trials);
     2. how the peak splits into a **fixed part** (runtime, weights, data already loaded) and a
        **per-image part** (the activations of one more image in the batch);
     3. where throughput stops improving;
@@ -149,19 +150,24 @@ NB02 = [
     df = wb.load_results(out / "sweep")
     ok = df[is_ok(df)].sort_values("batch_size").set_index("batch_size", drop=False)
     assert len(ok) >= 3, f"fewer than 3 batch sizes finished: {df[['batch_size', 'status', 'error']]}"
+    # On a GPU the activations live in GPU memory: follow it there; without a GPU it is not measured (NaN).
+    kind = "gpu" if np.isfinite(ok["gpu_peak_bytes"].astype(float)).all() else "host"
+    column = f"{kind}_peak_bytes"
+    say("Memory below means **" + ("GPU memory (TensorFlow's allocator peak)" if kind == "gpu"
+                                   else "host memory (the process's high-water mark); no GPU ran these trials") + "**.")
     pd.DataFrame({
         "images/s": ok["throughput_ips"].round(1),
         "latency p50 (ms)": (ok["latency_p50_s"] * 1e3).round(2),
-        "peak host": ok["host_peak_bytes"].map(fmt),
+        f"peak {kind}": ok[column].map(fmt),
     })
     '''),
     code('''
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     plots.throughput_vs_batch(df, ax=left)
-    plots.memory_vs_batch(df, ax=right)
-    fit = analysis.fit_memory_model(df).iloc[0]
+    plots.memory_vs_batch(df, ax=right, kind=kind)
+    fit = analysis.fit_memory_model(df, column=column).iloc[0]
     fixed, per_image, r2 = float(fit["fixed_bytes"]), float(fit["per_image_bytes"]), float(fit["r2"])
-    unit, div = plots.byte_unit(ok["host_peak_bytes"])
+    unit, div = plots.byte_unit(ok[column])
     xs = np.linspace(ok["batch_size"].min(), ok["batch_size"].max(), 200)
     right.plot(xs, (fixed + per_image * xs) / div, color="0.3", linestyle=":", label="fitted: fixed + per image x batch")
     right.legend(fontsize="small")
@@ -173,7 +179,7 @@ NB02 = [
     Over the batch sizes tried, the peak follows a straight line, give or take some scatter:
     `peak = fixed + per_image x batch`. The **fixed** part is what the process holds whatever the
     batch: the Python and TensorFlow runtime, the model's weights, and the images already in
-    memory. The **per-image** part is what one more image in the batch adds: its copy of the
+    memory (on a GPU: the weights and what TensorFlow keeps there). The **per-image** part is what one more image in the batch adds: its copy of the
     input and the outputs of every layer that are alive at the same time (the activations).
     '''),
     code('''
@@ -181,8 +187,8 @@ NB02 = [
     input_bytes = int(first["image_height"]) * int(first["image_width"]) * 3 * 4  # one float32 RGB input
     say(f"Fitted from {int(fit['n_points'])} batch sizes: **fixed part {fmt(fixed)}**, "
         f"**{fmt(per_image)} per image**. Before its first prediction a process already held "
-        f"{fmt(first['host_baseline_bytes'])} (runtime, weights and images loaded).")
-    residuals = ok["host_peak_bytes"] - (fixed + per_image * ok["batch_size"])
+        f"{fmt(first['host_baseline_bytes'])} of host memory (runtime, weights and images loaded).")
+    residuals = ok[column] - (fixed + per_image * ok["batch_size"])
     growth, scatter = per_image * (ok["batch_size"].max() - ok["batch_size"].min()), float(residuals.abs().max())
     claim(growth >= 2 * scatter,
           f"memory grows with the batch: across the batch sizes tried the line rises {fmt(growth)}, more than twice "
@@ -190,12 +196,16 @@ NB02 = [
     claim(per_image > input_bytes,
           f"one more image costs {fmt(per_image)}, {per_image / input_bytes:.1f}x its own "
           f"{fmt(input_bytes)} of float32 input: a bigger batch pays for activations, not for inputs")
-    b0, peak0 = int(first["batch_size"]), float(first["host_peak_bytes"])
-    claim(per_image * b0 <= 0.1 * peak0,
-          f"at batch {b0} the images' own part ({fmt(per_image * b0)}) is under 10 % of the {fmt(peak0)} peak: "
-          "a small batch's memory is the fixed part, so making a small batch smaller saves almost nothing")
+    b0, peak0 = int(first["batch_size"]), float(first[column])
+    share = per_image * b0 / peak0
+    if share <= 0.1:
+        say(f"At batch {b0} the images' own part ({fmt(per_image * b0)}) is {share:.1%} of the {fmt(peak0)} peak: "
+            "a small batch's memory is the fixed part, so making a small batch smaller saves almost nothing.")
+    else:
+        say(f"Already at batch {b0} the images' own part ({fmt(per_image * b0)}) is {share:.0%} of the "
+            f"{fmt(peak0)} peak: here the activations, not the fixed part, decide what a batch costs.")
     pd.DataFrame({
-        "measured": ok["host_peak_bytes"].map(fmt),
+        "measured": ok[column].map(fmt),
         "fixed + per image x batch": [fmt(analysis.predict_peak(fixed, per_image, b)) for b in ok.index],
     })
     '''),
@@ -216,10 +226,10 @@ NB02 = [
           f"{best / small['throughput_ips']:.1f}x that of batch {int(small['batch_size'])}")
     knee = int(ok.index[ok["throughput_ips"] >= 0.9 * best].min())
     say(f"Throughput first reaches 90 % of its best at **batch {knee}** "
-        f"({ok.loc[knee, 'throughput_ips']:.0f} images/s, peak {fmt(ok.loc[knee, 'host_peak_bytes'])}).")
+        f"({ok.loc[knee, 'throughput_ips']:.0f} images/s, peak {fmt(ok.loc[knee, column])}).")
     largest = ok.iloc[-1]
     if int(largest["batch_size"]) > knee:
-        extra = float(largest["host_peak_bytes"] - ok.loc[knee, "host_peak_bytes"])
+        extra = float(largest[column] - ok.loc[knee, column])
         gain = float(largest["throughput_ips"] / ok.loc[knee, "throughput_ips"] - 1)
         claim(extra > 0, f"going from batch {knee} to batch {int(largest['batch_size'])} costs {fmt(extra)} "
               f"more memory for {gain:+.0%} throughput: past the knee a bigger batch buys memory use, not speed")
@@ -261,12 +271,13 @@ NB02 = [
     def on_the_fitted_line(cfg: wb.TrialConfig) -> wb.TrialResult:
         """A stand-in probe that starts no process: the peak the fitted line predicts."""
         result = wb.TrialResult.for_trial(cfg)
-        result.host_peak_bytes = analysis.predict_peak(fixed, per_image, cfg.batch_size)
+        setattr(result, column, analysis.predict_peak(fixed, per_image, cfg.batch_size))
         return result
 
 
-    replay = {strategy: search_batch(template, out / f"replay-{strategy}", host_budget_bytes=budget, margin=margin,
-                                     probe=on_the_fitted_line, strategy=strategy)
+    budget_arg = {f"{kind}_budget_bytes": budget}  # host_budget_bytes, or the simulated GPU budget on a GPU
+    replay = {strategy: search_batch(template, out / f"replay-{strategy}", margin=margin, probe=on_the_fitted_line,
+                                     strategy=strategy, **budget_arg)
               for strategy in ("doubling", "model")}
     pd.DataFrame({name: {"answer": r.batch_size, "probes": r.n_probes,
                          "batches probed": ", ".join(str(b) for b, _, _ in r.probes)}
@@ -274,7 +285,7 @@ NB02 = [
     '''),
     code('''
     doubling, guided = replay["doubling"], replay["model"]
-    say(f"Budget: **{fmt(budget)}** of host memory, {margin:.0%} of it kept free.")
+    say(f"Budget: **{fmt(budget)}** of {kind} memory, {margin:.0%} of it kept free.")
     claim(doubling.batch_size == guided.batch_size and guided.n_probes < doubling.n_probes,
           f"on the same memory curve both find batch {guided.batch_size}; doubling needs "
           f"{doubling.n_probes} probes, the model-guided search {guided.n_probes}")
@@ -295,10 +306,10 @@ NB02 = [
     def probe_line(event) -> None:
         if event.kind == "end":
             print(f"probe {event.index + 1}: batch {event.batch_size:4} {str(event.result.status):11} "
-                  f"peak {fmt(event.result.host_peak_bytes)} -> {'fits' if event.fits else 'does not fit'}", flush=True)
+                  f"peak {fmt(getattr(event.result, column))} -> {'fits' if event.fits else 'does not fit'}", flush=True)
 
 
-    found = search_batch(template, out / "search", host_budget_bytes=budget, margin=margin, progress=probe_line)
+    found = search_batch(template, out / "search", margin=margin, progress=probe_line, **budget_arg)
     predicted = analysis.max_batch_for_budget(fixed, per_image, budget, margin)
     say(f"The real search answered **batch {found.batch_size}** in {found.n_probes} probes, each an isolated "
         f"process; the line fitted to the sweep predicted batch {predicted}.")
@@ -553,9 +564,7 @@ NB04 = [
     data = "demo"           # the embedded digits; the first 600 were never used in training
     batch_sizes = [32, 512]
     drift_samples = 600     # images compared with float32 (the held-out ones)
-    min_duration_s = 0.0    # 0: one pass over the images per trial, the same work in every precision.
-                            # Longer runs steady the throughput figures, but compare memory only
-                            # between trials that made the same number of predict() passes.
+    min_duration_s = 2.0    # timed seconds per trial, at least: enough passes to steady the speed figures
     out_dir = ""            # "" for a fresh temporary folder
     """, "parameters"),
     setup("04"),
@@ -675,7 +684,11 @@ NB04 = [
     read small differences as no difference.
     """),
     code("""
-    fits = analysis.fit_memory_model(df).set_index("precision")
+    # On a GPU the activations live in GPU memory: compare that; without a GPU it is not measured (NaN).
+    kind = "gpu" if np.isfinite(df["gpu_peak_bytes"].astype(float)).all() else "host"
+    column = f"{kind}_peak_bytes"
+    fits = analysis.fit_memory_model(df, column=column).set_index("precision")
+    say(f"Fixed and per-image **{kind}** memory, fitted per precision:")
     display(pd.DataFrame({"fixed part": fits["fixed_bytes"].map(fmt), "per image": fits["per_image_bytes"].map(fmt)}))
     loaded = df.groupby("precision")["host_baseline_bytes"].mean()
     claim(loaded.max() / loaded.min() < 1.02,
@@ -685,7 +698,7 @@ NB04 = [
     big = batch_sizes[-1]
     for p in ("mixed_float16", "mixed_bfloat16"):
         ratio = fits.loc[p, "per_image_bytes"] / per32
-        peak = m.loc[(p, big), "host_peak_bytes"] / m.loc[("float32", big), "host_peak_bytes"] - 1
+        peak = m.loc[(p, big), column] / m.loc[("float32", big), column] - 1
         if ratio < 0.75:
             verdict = "shrank, as 16-bit activations should"
         elif ratio <= 1.25:
@@ -693,7 +706,7 @@ NB04 = [
         else:
             verdict = "grew: on this run 16 bits cost memory instead of saving it"
         say(f"{p}: per-image memory {fmt(fits.loc[p, 'per_image_bytes'])} against float32's {fmt(per32)} "
-            f"({ratio:.2f}x), so it **{verdict}**; the peak at batch {big} changed by {peak:+.1%}.")
+            f"({ratio:.2f}x), so it **{verdict}**; the {kind} peak at batch {big} changed by {peak:+.1%}.")
     """),
     md("""
     ## What to take away

@@ -43,6 +43,7 @@ nav.top { font-size: 0.9em; margin-bottom: 1em; }
 .input_area { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6px; padding: 0.2em 0.8em; }
 pre { margin: 0.4em 0; overflow-x: auto; font: 13px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .output_area { padding: 0.2em 0.8em; }
+.output_area pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 .output_stderr pre { background: #fff5f5; }
 .output_png img { max-width: 100%; height: auto; }
 table.dataframe { border-collapse: collapse; font-size: 0.9em; margin: 0.4em 0; }
