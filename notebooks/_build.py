@@ -458,21 +458,24 @@ NB03 = [
     more than once.
     """),
     code("""
-    def fig_(way, b, column="host_peak_bytes"):
+    def value(way: str, b: int, column: str = "host_peak_bytes") -> float:
         return float(m.loc[(way, b), column])
 
 
-    held = fig_("in_memory (.npy)", batch_sizes[0], "host_baseline_bytes") - fig_("stream (.npy)", batch_sizes[0], "host_baseline_bytes")
-    claim(held >= 0.8 * decoded,
-          f"before the first prediction the in-memory process already holds {fmt(held)} more than the streaming one: "
-          f"the decoded set ({fmt(decoded)})")
-    for b in batch_sizes:
-        saved = fig_("in_memory (.npy)", b) - fig_("stream (.npy)", b)
-        claim(saved >= decoded,
-              f"at batch {b} the in-memory peak exceeds the streaming peak by {fmt(saved)}, "
-              f"{saved / decoded:.1f}x the decoded set: at least the data set's size")
     b = batch_sizes[0]
-    loop_saves = fig_("in_memory (.npy)", b) - fig_("batch_loop (.npy)", b)
+    held = {way: value(way, b, "host_baseline_bytes") - value("stream (.npy)", b, "host_baseline_bytes")
+            for way in ("in_memory (.npy)", "batch_loop (.npy)")}
+    claim(min(held.values()) >= 0.8 * decoded,
+          f"before the first prediction the in-memory and loop processes already hold {fmt(min(held.values()))} "
+          f"more than the streaming one: the decoded set ({fmt(decoded)})")
+    for b in batch_sizes:
+        saved = value("in_memory (.npy)", b) - value("stream (.npy)", b)
+        claim(saved >= 1.5 * decoded,
+              f"at batch {b} the in-memory peak exceeds the streaming peak by {fmt(saved)}, "
+              f"{saved / decoded:.1f}x the decoded set: more than the data set's size, because `predict` "
+              "holds copies of it too")
+    b = batch_sizes[0]
+    loop_saves = value("in_memory (.npy)", b) - value("batch_loop (.npy)", b)
     claim(loop_saves > 0,
           f"at batch {b} the manual loop peaks {fmt(loop_saves)} lower than `predict` on the whole array: "
           "handed one slice at a time, Keras copies a slice, not the set")
@@ -486,24 +489,24 @@ NB03 = [
     """),
     code("""
     b = batch_sizes[0]
-    per_call = fig_("batch_loop (.npy)", b, "latency_p50_s") - fig_("in_memory (.npy)", b, "latency_p50_s")
-    claim(per_call > 0 and fig_("batch_loop (.npy)", b, "throughput_ips") < fig_("in_memory (.npy)", b, "throughput_ips"),
+    per_call = value("batch_loop (.npy)", b, "latency_p50_s") - value("in_memory (.npy)", b, "latency_p50_s")
+    claim(per_call > 0 and value("batch_loop (.npy)", b, "throughput_ips") < value("in_memory (.npy)", b, "throughput_ips"),
           f"each `predict` call in the loop costs about {per_call * 1e3:.1f} ms more than a batch inside one call "
-          f"({fig_('batch_loop (.npy)', b, 'latency_p50_s') * 1e3:.1f} ms against "
-          f"{fig_('in_memory (.npy)', b, 'latency_p50_s') * 1e3:.1f} ms), so the loop is slower at batch {b}")
+          f"({value('batch_loop (.npy)', b, 'latency_p50_s') * 1e3:.1f} ms against "
+          f"{value('in_memory (.npy)', b, 'latency_p50_s') * 1e3:.1f} ms), so the loop is slower at batch {b}")
     if len(batch_sizes) > 1:
         big = batch_sizes[-1]
-        claim(fig_("batch_loop (.npy)", big, "throughput_ips") > fig_("batch_loop (.npy)", b, "throughput_ips"),
+        claim(value("batch_loop (.npy)", big, "throughput_ips") > value("batch_loop (.npy)", b, "throughput_ips"),
               f"the loop's overhead is per call: at batch {big} it makes {images // big} calls instead of "
-              f"{images // b} and runs at {fig_('batch_loop (.npy)', big, 'throughput_ips'):.0f} images/s against "
-              f"{fig_('batch_loop (.npy)', b, 'throughput_ips'):.0f}")
+              f"{images // b} and runs at {value('batch_loop (.npy)', big, 'throughput_ips'):.0f} images/s against "
+              f"{value('batch_loop (.npy)', b, 'throughput_ips'):.0f}")
     """),
     code("""
     rows = []
     for b in batch_sizes:
-        base = fig_("in_memory (.npy)", b, "throughput_ips")
+        base = value("in_memory (.npy)", b, "throughput_ips")
         for way in ("stream (.npy)", "stream (folder)"):
-            ratio = fig_(way, b, "throughput_ips") / base
+            ratio = value(way, b, "throughput_ips") / base
             rows.append((way, b, ratio))
             verdict = ("as fast as" if abs(ratio - 1) < 0.1 else "faster than" if ratio > 1 else "slower than")
             say(f"At batch {b}, `{way}` ran at {ratio:.2f}x the in-memory throughput: **{verdict}** holding the set in memory.")
@@ -524,7 +527,7 @@ NB03 = [
     """),
     code("""
     b = batch_sizes[0]
-    saved_per_image = (fig_("in_memory (.npy)", b) - fig_("stream (.npy)", b)) / images
+    saved_per_image = (value("in_memory (.npy)", b) - value("stream (.npy)", b)) / images
     ram = wb.environment()["ram_total_bytes"]
     fits_in_ram = int(ram / saved_per_image)
     say(f"Holding the set in memory cost **{fmt(saved_per_image)} per image** here "
