@@ -85,9 +85,11 @@ class TrialResult:
     timed_s: float = NAN
     host_baseline_bytes: float = NAN  # resident memory after load, before prediction
     host_load_peak_bytes: float = NAN  # high-water mark of the load phase
-    host_peak_bytes: float = NAN  # high-water mark during prediction (warm-up + timed)
+    host_peak_bytes: float = NAN  # high-water mark over warm-up + the first pass over the data
+    host_peak_all_bytes: float = NAN  # ... over warm-up + every timed pass (creeps up with passes)
     host_peak_method: str | None = None  # "vmhwm" (kernel high-water mark) or "sampled"
-    gpu_peak_bytes: float = NAN  # TF allocator peak during prediction
+    gpu_peak_bytes: float = NAN  # TF allocator peak over warm-up + the first pass
+    gpu_peak_all_bytes: float = NAN  # ... over warm-up + every timed pass
     gpu_device_peak_bytes: float = NAN  # NVML: memory the device gave this process (incl. CUDA context)
     gpu_name: str | None = None
     gpu_budget_enforced: bool = False

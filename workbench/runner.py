@@ -155,7 +155,7 @@ def _classify(result: TrialResult, code: int, killed_by: str | None, seen_rss: i
     if killed_by == "budget":
         result.status = Status.OVER_BUDGET
         if not result.host_peak_bytes >= seen_rss:  # NaN-safe: what the parent saw is a lower bound
-            result.host_peak_bytes = float(seen_rss)
+            result.host_peak_bytes = result.host_peak_all_bytes = float(seen_rss)
             result.host_peak_method = "sampled_by_parent"
         result.error = (
             f"killed at {seen_rss / MIB:.0f} MiB resident, over the host budget of "

@@ -196,3 +196,16 @@ def test_max_batch_for_budget():
     # The prediction is exactly the largest batch whose modelled peak is under the limit.
     best = analysis.max_batch_for_budget(fixed, per, 1000 * MIB)
     assert analysis.predict_peak(fixed, per, best) <= 900 * MIB < analysis.predict_peak(fixed, per, best + 1)
+
+
+def test_a_setting_whose_repeated_passes_creep_over_the_budget_is_not_recommended():
+    """The one-pass peak fits, but the peak over every timed pass (what a program calling
+    predict again and again reaches) does not: the budget must hold for the latter."""
+    df = pd.DataFrame([
+        trial_row(batch=32, throughput_ips=100.0, host_peak_bytes=0.9 * GB, host_peak_all_bytes=0.9 * GB),
+        trial_row(batch=64, throughput_ips=150.0, host_peak_bytes=1.5 * GB, host_peak_all_bytes=1.95 * GB),
+    ])
+    rec = analysis.recommend(df, host_budget_bytes=2 * GB)
+    assert rec.row is not None and rec.row["batch_size"] == 32
+    df.loc[1, "host_peak_all_bytes"] = 1.6 * GB  # creeps, but stays inside the margin
+    assert analysis.recommend(df, host_budget_bytes=2 * GB).row["batch_size"] == 64
