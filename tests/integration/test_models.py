@@ -29,9 +29,10 @@ pytestmark = pytest.mark.slow
 def demo_record() -> dict:
     """Prepare the demo model, starting from a corrupt cache: prepare must notice and rebuild."""
     paths = demo_assets.paths()
-    if not demo_assets.model_ready():
-        paths["model"].parent.mkdir(parents=True, exist_ok=True)
-        paths["model"].write_bytes(b"not a zip")
+    paths["model"].parent.mkdir(parents=True, exist_ok=True)
+    # corrupt it even when an earlier test of the session trained it already
+    paths["model"].write_bytes(b"not a zip")
+    if not paths["model_meta"].exists():
         paths["model_meta"].write_text(json.dumps({"version": demo_assets.VERSION, "sha256": {"model": "0" * 64}}))
     assert not demo_assets.model_ready()
     record = prepare(ModelSpec("demo"), DataSpec.parse("demo"))
