@@ -8,7 +8,9 @@
    build in a fresh interpreter.
 
 Run: ``python bench/bench_overhead.py [--model mobilenet_v2 --image-size 96 --batch 32]``.
-Rounds alternate bare and workbench so drifts in machine load hit both alike; medians are shown.
+Each round measures bare, then the workbench trial, then bare again, and compares the trial
+with the mean of the two bare runs around it, so a drift in machine speed (shared VMs drift by
+tens of percent over minutes) cancels; the median of the rounds' ratios is the figure.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ def main() -> int:
     ap.add_argument("--image-size", type=int, default=96)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--images", type=int, default=256)
-    ap.add_argument("--seconds", type=float, default=4.0, help="timed seconds per measurement")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement")
+    ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
 
     cfg = TrialConfig(
@@ -76,13 +78,20 @@ def main() -> int:
     fork = default_launcher()
     run_trial(cfg, launcher=fork)  # start the fork server outside the measurements
     bare, wb, fixed_fork, fixed_spawn, fixed_bare = [], [], [], [], []
+    ratios = []
+    previous = bare_throughput(model, x, args.batch, args.seconds)
     for i in range(args.rounds):
-        bare.append(bare_throughput(model, x, args.batch, args.seconds))
         r = run_trial(cfg, launcher=fork)
         assert r is not None and r.ok, r and r.error
+        after = bare_throughput(model, x, args.batch, args.seconds)
+        around = (previous + after) / 2
+        bare.append(around)
         wb.append(r.throughput_ips)
+        ratios.append(r.throughput_ips / around)
         fixed_fork.append(r.wall_s - r.timed_s)
-        print(f"round {i + 1}: bare {bare[-1]:.1f} img/s, workbench {wb[-1]:.1f} img/s", flush=True)
+        print(f"round {i + 1}: bare {previous:.1f} / {after:.1f} img/s around workbench {wb[-1]:.1f} img/s: "
+              f"ratio {ratios[-1]:.3f}", flush=True)
+        previous = after
     for _ in range(2):
         r = run_trial(cfg, launcher=SpawnLauncher())
         assert r is not None and r.ok, r and r.error
@@ -92,7 +101,7 @@ def main() -> int:
     med = statistics.median
     print(f"\nsetting: {args.model} {args.image_size}x{args.image_size}, batch {args.batch}, "
           f"{args.images} synthetic images, {args.seconds:g} s timed, {args.rounds} rounds")
-    print(f"throughput ratio workbench / bare predict: {med(wb) / med(bare):.3f} "
+    print(f"throughput ratio workbench / bare predict: {med(ratios):.3f} (median of rounds) "
           f"(workbench {med(wb):.1f} img/s, bare {med(bare):.1f} img/s; goal >= 0.98)")
     print(f"fixed cost of one isolated trial (all but the timed phase): fork server {med(fixed_fork):.2f} s, "
           f"fresh interpreter {med(fixed_spawn):.2f} s")
