@@ -57,7 +57,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--images", type=int, default=256)
     ap.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement")
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=15)
     args = ap.parse_args()
 
     cfg = TrialConfig(
