@@ -48,6 +48,25 @@ def tiny_trial():
     return make
 
 
+def trial_processes(root_pid: int | None = None) -> list:
+    """Live trial processes under ``root_pid`` (default: this process): spawned workers, or
+    children forked by the fork server (they keep its command line; the server is no trial)."""
+    import psutil
+
+    found = []
+    for p in psutil.Process(root_pid).children(recursive=True):
+        try:
+            if p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            parent = p.parent()
+            forked = parent is not None and "workbench.forkserver" in " ".join(parent.cmdline())
+            if forked or "workbench.worker" in " ".join(p.cmdline()):
+                found.append(p)
+        except psutil.Error:  # it ended while we looked
+            pass
+    return found
+
+
 @pytest.fixture(scope="session")
 def browser():
     """One headless Debian Chromium for the whole session, driven by Playwright's sync API

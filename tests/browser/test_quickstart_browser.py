@@ -13,6 +13,8 @@ import psutil
 import pytest
 from playwright.sync_api import expect
 
+from ..conftest import trial_processes
+
 pytestmark = pytest.mark.browser
 
 KERNEL_IDLE = """() => {
@@ -51,23 +53,6 @@ def tiny_config(page, batch_sizes: str, out: str) -> None:
     n = len(batch_sizes.split(","))
     # The plan line is written by the kernel: it has seen every value once it shows the count.
     expect(page.locator(".wb-plan")).to_contain_text(f"{n} trial{'s' * (n != 1)}:")
-
-
-def trial_processes(lab) -> list[psutil.Process]:
-    """Live trial processes under this JupyterLab: spawned workers, or children forked by the
-    fork server (they keep its command line; the server itself is not a trial)."""
-    found = []
-    for p in psutil.Process(lab.process.pid).children(recursive=True):
-        try:
-            if p.status() == psutil.STATUS_ZOMBIE:
-                continue
-            parent = p.parent()
-            forked = parent is not None and "workbench.forkserver" in " ".join(parent.cmdline())
-            if forked or "workbench.worker" in " ".join(p.cmdline()):
-                found.append(p)
-        except psutil.Error:  # it ended while we looked
-            pass
-    return found
 
 
 def trial_records(path) -> list[dict]:
@@ -127,7 +112,7 @@ def test_cancel_stops_a_long_sweep_and_the_kernel_stays_free(page, lab):
     workers = []
     deadline = time.monotonic() + 30
     while not workers and time.monotonic() < deadline:
-        workers = trial_processes(lab)
+        workers = trial_processes(lab.process.pid)
         time.sleep(0.1)
     tree = [(p.pid, p.cmdline()[:4]) for p in psutil.Process(lab.process.pid).children(recursive=True)]
     assert workers, f"no trial process started: {tree}"
@@ -142,7 +127,7 @@ def test_cancel_stops_a_long_sweep_and_the_kernel_stays_free(page, lab):
     took = time.monotonic() - t0
     assert took < 3.0, f"Cancel took {took:.1f} s in the browser"
     psutil.wait_procs(workers, timeout=2)
-    assert trial_processes(lab) == []
+    assert trial_processes(lab.process.pid) == []
     expect(page.locator("button.wb-run")).to_be_enabled()
     expect(page.locator("button.wb-cancel")).to_be_disabled()
     assert len(trial_records(lab.root / "runs" / "cancel" / "results.jsonl")) < 7

@@ -23,6 +23,8 @@ from workbench.results import ResultStore
 from workbench.ui import Workbench, jobs
 from workbench.ui.jobs import Job, JobRunner, Tally
 
+from ..conftest import trial_processes
+
 FAST = {"warmup_batches": 1, "min_batches": 2, "min_duration": 0.0, "drift_samples": 0}
 
 
@@ -33,23 +35,6 @@ def make(tmp_path: Path, **settings) -> Workbench:
 
 def error_groups(wb: Workbench) -> dict[str, str]:
     return {g: w.value for g, w in wb.form.messages.items() if w.value}
-
-
-def worker_processes() -> list[psutil.Process]:
-    """Live trial processes under this test: spawned workers, or children forked by the fork
-    server (they keep its command line; the server itself is not a trial)."""
-    procs = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if p.status() == psutil.STATUS_ZOMBIE:
-                continue
-            parent = p.parent()
-            forked = parent is not None and "workbench.forkserver" in " ".join(parent.cmdline())
-            if forked or "workbench.worker" in " ".join(p.cmdline()):
-                procs.append(p)
-        except psutil.Error:  # it ended while we looked
-            pass
-    return procs
 
 
 def is_png(image) -> bool:
@@ -191,16 +176,16 @@ def test_user_mistakes_on_buttons_become_messages(tmp_path):
     assert "no results in" in wb.form.messages["out"].value and "error" in wb.status.value
     wb.search_button.click()  # Search needs a budget
     assert "needs a host or GPU budget" in wb.form.messages["host_budget"].value
-    assert not wb.jobs.busy and worker_processes() == []
+    assert not wb.jobs.busy and trial_processes() == []
 
 
 def test_cancel_stops_the_running_trial_within_a_second(tmp_path):
     wb = make(tmp_path, batch_sizes="1,2,4", min_duration=30.0)
     wb.run_button.click()
-    wait_for(lambda: worker_processes(), 30, "the trial process")
+    wait_for(lambda: trial_processes(), 30, "the trial process")
     assert wb.run_button.disabled and not wb.cancel_button.disabled and wb.jobs.busy
     assert "trial 1 of 3 running" in wb.status.value
-    procs = worker_processes()
+    procs = trial_processes()
     t0 = time.monotonic()
     wb.cancel_button.click()
     assert wb.wait(5), "the sweep thread did not end"
@@ -319,4 +304,4 @@ def test_run_sweep_then_decide_export_and_reopen(tmp_path):
     again.open_button.click()
     assert "opened" in again.status.value and again.results.table.value == wb.results.table.value
     assert is_png(again.results.pareto) and not again.jobs.busy
-    assert (tmp_path / "runs" / "results.jsonl").read_bytes() == before and worker_processes() == []
+    assert (tmp_path / "runs" / "results.jsonl").read_bytes() == before and trial_processes() == []
