@@ -33,7 +33,9 @@ KERNEL_ROUND_TRIP = """async (code) => {
 
 def open_panel(page, lab, name: str) -> None:
     """Open a copy of the quickstart, wait for its kernel, run all cells, wait for the panel."""
-    page.goto(f"{lab.url}/lab/tree/{lab.notebook(name)}")
+    # ?reset: a fresh workspace, so the previous test's notebook (and its panel's widgets,
+    # with the same class names) is not restored into a hidden tab
+    page.goto(f"{lab.url}/lab/tree/{lab.notebook(name)}?reset")
     page.wait_for_function(KERNEL_IDLE, timeout=120_000)
     page.evaluate("jupyterapp.commands.execute('notebook:run-all-cells')")
     expect(page.locator("button.wb-run")).to_be_enabled(timeout=120_000)
@@ -46,7 +48,7 @@ def set_text(page, selector: str, value: str) -> None:
 
 
 def tiny_config(page, batch_sizes: str, out: str) -> None:
-    page.locator(".wb-model select").select_option(label="tiny")
+    page.locator(".wb-model select >> visible=true").select_option(label="tiny")
     set_text(page, ".wb-data-count", "64")
     set_text(page, ".wb-batch-sizes", batch_sizes)
     set_text(page, ".wb-out", out)
