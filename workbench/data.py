@@ -45,10 +45,18 @@ class Source:
         """Size of the whole dataset decoded into one float32 array."""
         return self.n * self.image_size[0] * self.image_size[1] * self.channels * 4
 
+    load_chunk = 256  # images read at a time while decoding the whole set
+
     def load(self) -> np.ndarray:
-        """Decode every image into one array (kept in ``x``) and return it."""
+        """Decode every image into one array (kept in ``x``) and return it; sources on disk
+        fill it batch by batch from :meth:`iter_batches`, so no second copy is ever held."""
         if self.x is None:
-            raise NotImplementedError("this source cannot be loaded")
+            x = np.empty((self.n, *self.image_size, self.channels), dtype=np.float32)
+            start = 0
+            for batch in self.iter_batches(self.load_chunk):
+                x[start:start + len(batch)] = batch
+                start += len(batch)
+            self.x = x
         return self.x
 
     def iter_batches(self, batch_size: int) -> Iterator[np.ndarray]:
@@ -168,16 +176,6 @@ class NpySource(Source):
             return
         for batch in self._raw_batches(batch_size):
             yield np.asarray(resize_batch(batch, self.image_size)) if self._needs_resize() else batch
-
-    def load(self) -> np.ndarray:
-        if self.x is None:
-            x = np.empty((self.n, *self.image_size, self.channels), dtype=np.float32)
-            start = 0
-            for batch in self.iter_batches(256):
-                x[start:start + len(batch)] = batch
-                start += len(batch)
-            self.x = x
-        return self.x
 
     def dataset(self, batch_size: int) -> Any:
         import tensorflow as tf

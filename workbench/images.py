@@ -62,6 +62,8 @@ def check_image(path: Path) -> str | None:
 class FolderSource(Source):
     """The good images of a folder, decoded on demand (all at once, or batch by batch)."""
 
+    load_chunk = 64  # decoded images are large: smaller steps while filling the array
+
     def __init__(self, path: str | Path, image_size: tuple[int, int], channels: int,
                  count: int | None = None) -> None:
         self.root = Path(path).expanduser()
@@ -114,13 +116,3 @@ class FolderSource(Source):
             yield from super().iter_batches(batch_size)
             return
         yield from self.dataset(batch_size).as_numpy_iterator()
-
-    def load(self) -> np.ndarray:
-        if self.x is None:
-            x = np.empty((self.n, *self.image_size, self.channels), dtype=np.float32)
-            start = 0
-            for batch in self.iter_batches(64):
-                x[start:start + len(batch)] = batch
-                start += len(batch)
-            self.x = x
-        return self.x
