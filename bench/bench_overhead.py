@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workbench.config import DataSpec, ModelSpec, TimingSpec, TrialConfig  # noqa: E402
-from workbench.launcher import SpawnLauncher, default_launcher, worker_env  # noqa: E402
-from workbench.runner import run_trial  # noqa: E402
+from workbench.engine.launcher import SpawnLauncher, default_launcher, worker_env  # noqa: E402
+from workbench.engine.runner import run_trial  # noqa: E402
 
 
 def bare_throughput(model, x, batch: int, min_s: float) -> float:
@@ -42,7 +42,7 @@ def bare_throughput(model, x, batch: int, min_s: float) -> float:
 def bare_fixed_cost(model: str, size: int) -> float:
     code = (
         "import time; t=time.perf_counter(); import keras, tensorflow; "
-        f"from workbench.models import build_model; from workbench.config import ModelSpec; "
+        f"from workbench.trial.models import build_model; from workbench.config import ModelSpec; "
         f"build_model(keras, ModelSpec({model!r}, image_size={size})); print(time.perf_counter()-t)"
     )
     t0 = time.perf_counter()
@@ -68,8 +68,8 @@ def main() -> int:
     )
     import keras  # the bare baseline runs here, in the benchmark's own process
 
-    from workbench.data import synthetic
-    from workbench.models import build_model
+    from workbench.trial.models import build_model
+    from workbench.trial.sources import synthetic
 
     model = build_model(keras, cfg.model)
     x = synthetic(cfg.data, (args.image_size, args.image_size), 3).x

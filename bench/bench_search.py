@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workbench.config import DataSpec, ModelSpec, TimingSpec, TrialConfig, format_bytes, parse_bytes  # noqa: E402
-from workbench.runner import run_trial  # noqa: E402
-from workbench.search import ProbeEvent, search_batch  # noqa: E402
+from workbench.engine.runner import run_trial  # noqa: E402
+from workbench.engine.search import ProbeEvent, search_batch  # noqa: E402
 
 MIB = 2**20
 

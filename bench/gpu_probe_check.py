@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workbench.probes.gpu import NvmlProcessMemory, nvml_devices  # noqa: E402
+from workbench.nvml import NvmlProcessMemory, nvml_devices  # noqa: E402
 from workbench.results import environment  # noqa: E402
 
 GIB = 2**30

@@ -48,7 +48,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import workbench as wb
-from workbench import analysis, plots
+from workbench import analysis
+from workbench.render import plots
 from workbench import format_bytes as fmt
 
 out = Path(out_dir).expanduser() if out_dir else Path(tempfile.mkdtemp(prefix=f"workbench-{NOTEBOOK}-"))
@@ -261,7 +262,7 @@ NB02 = [
     count their probes; then the real search runs.
     '''),
     code('''
-    from workbench.search import search_batch
+    from workbench.engine.search import search_batch
 
     target = max(2, int(search_share * images))
     budget = int((fixed + per_image * target) / (1 - margin))
@@ -902,7 +903,7 @@ NB05 = [
        numbers from two machines are never mixed up.
     """),
     code("""
-    from workbench.report import report_data, write_report
+    from workbench.render.report import report_data, write_report
 
     path = write_report(rehearsal, host_budget_bytes=budget)
     html = path.read_text(encoding="utf-8")

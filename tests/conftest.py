@@ -59,8 +59,8 @@ def trial_processes(root_pid: int | None = None) -> list:
             if p.status() == psutil.STATUS_ZOMBIE:
                 continue
             parent = p.parent()
-            forked = parent is not None and "workbench.forkserver" in " ".join(parent.cmdline())
-            if forked or "workbench.worker" in " ".join(p.cmdline()):
+            forked = parent is not None and "workbench.trial.forkserver" in " ".join(parent.cmdline())
+            if forked or "workbench.trial.worker" in " ".join(p.cmdline()):
                 found.append(p)
         except psutil.Error:  # it ended while we looked
             pass

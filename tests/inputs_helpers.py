@@ -94,7 +94,7 @@ def run_probe(name: str, workdir: Path, timeout_s: float = 300.0) -> dict[str, A
     import subprocess
     import sys
 
-    from workbench.launcher import worker_env
+    from workbench.engine.launcher import worker_env
 
     root = Path(__file__).resolve().parent.parent
     out = workdir / f"{name}.json"

@@ -40,8 +40,9 @@ def probe_models(workdir: Path) -> None:
     import keras
 
     from tests.inputs_helpers import small_cnn
-    from workbench import demo_assets, models, precision
+    from workbench import demo_assets
     from workbench.config import PRECISIONS, ModelSpec
+    from workbench.trial import models, precision
 
     keras.utils.set_random_seed(0)
     user = small_cnn(keras)
@@ -100,8 +101,8 @@ def probe_models(workdir: Path) -> None:
 
 def probe_data(workdir: Path) -> None:
     """Decoding folders and .npy files for in-memory use and for streaming, side by side."""
-    from workbench import data
     from workbench.config import DataSpec
+    from workbench.trial import sources as data
 
     report: dict[str, Any] = {}
     for name, size, channels in (("classes", (24, 24), 3), ("classes", (20, 28), 1), ("npy_small", (24, 24), 3)):

@@ -7,7 +7,7 @@ machine: every trial runs in its own process (TensorFlow is never imported here)
 first use, so ``import workbench`` does not import ipywidgets.
 """
 
-from .config import (
+from workbench.config import (
     Budget,
     DataSpec,
     ModelSpec,
@@ -17,10 +17,10 @@ from .config import (
     format_bytes,
     parse_bytes,
 )
-from .errors import ConfigError, WorkbenchError
-from .plan import expand
-from .results import COLUMNS, ResultStore, Status, TrialResult, environment, load_results
-from .runner import TrialEvent, run_sweep, run_trial
+from workbench.engine.runner import TrialEvent, run_sweep, run_trial
+from workbench.errors import ConfigError, WorkbenchError
+from workbench.plan import expand
+from workbench.results import COLUMNS, ResultStore, Status, TrialResult, environment, load_results
 
 __version__ = "0.1.0"
 
@@ -56,10 +56,10 @@ _LAZY = {
     "recommend": ("analysis", "recommend"),
     "fit_memory_model": ("analysis", "fit_memory_model"),
     "max_batch_for_budget": ("analysis", "max_batch_for_budget"),
-    "search_batch": ("search", "search_batch"),
-    "build_report": ("report", "build_report"),
-    "write_report": ("report", "write_report"),
-    "prepare": ("prepare", "prepare"),
+    "search_batch": ("engine.search", "search_batch"),
+    "build_report": ("render.report", "build_report"),
+    "write_report": ("render.report", "write_report"),
+    "prepare": ("engine.prepare", "prepare"),
 }
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 
-from .config import SweepConfig, TrialConfig
-from .errors import ConfigError
-from .model_files import is_saved_model
+from workbench.config import SweepConfig, TrialConfig
+from workbench.engine.preflight import is_saved_model
+from workbench.errors import ConfigError
 
 # Pipelines that read from disk batch by batch need data that lives on disk.
 _STREAMABLE = ("folder", "npy", "demo")

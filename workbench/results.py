@@ -24,12 +24,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import WorkbenchError
+from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .config import TrialConfig
+    from workbench.config import TrialConfig
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.jsonl"
@@ -176,7 +176,7 @@ def environment() -> dict[str, Any]:
     """Where the numbers come from. Read without importing TensorFlow."""
     import psutil
 
-    from .probes.gpu import nvml_devices
+    from workbench.nvml import nvml_devices
 
     gpus = nvml_devices()
     return {

@@ -14,10 +14,10 @@ import pytest
 
 from workbench import demo_assets
 from workbench.config import DataSpec
-from workbench.data import NpySource, Source, build_source
 from workbench.errors import ConfigError
-from workbench.images import FolderSource
-from workbench.probes.host import HostPeak, self_check
+from workbench.trial.images import FolderSource
+from workbench.trial.probes.host import HostPeak, self_check
+from workbench.trial.sources import NpySource, Source, build_source
 
 from ..inputs_helpers import BAD, GOOD, messy_folder, run_probe, write_npy
 

@@ -16,8 +16,8 @@ import time
 import pytest
 
 from workbench.config import Budget, DataSpec, ModelSpec, SweepConfig, TimingSpec
+from workbench.engine.runner import run_sweep, run_trial
 from workbench.results import ResultStore, Status, load_results
-from workbench.runner import run_sweep, run_trial
 
 from ..conftest import FAST, ROOT
 
@@ -101,7 +101,7 @@ def test_a_hang_ends_in_timeout(tiny_trial):
 def test_forked_and_spawned_trials_measure_the_same_memory(small_trial_result):
     """The fork server maps the library pages the import touched into each child again, so a
     forked trial's host figures match a fresh interpreter's (the speed-up costs no fidelity)."""
-    from workbench.launcher import SpawnLauncher
+    from workbench.engine.launcher import SpawnLauncher
 
     cfg, forked = small_trial_result
     assert forked.launcher == "fork"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from workbench.config import DataSpec, ModelSpec, SweepConfig, TimingSpec
+from workbench.engine.runner import run_sweep
+from workbench.render.table import results_table
 from workbench.results import load_results
-from workbench.runner import run_sweep
-from workbench.table import results_table
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from workbench.config import DataSpec, ModelSpec, TimingSpec, TrialConfig
+from workbench.engine.runner import run_trial
 from workbench.results import Status
-from workbench.runner import run_trial
 
 from ..inputs_helpers import write_npy
 

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from workbench.launcher import ForkServer
+from workbench.engine.launcher import ForkServer
+from workbench.engine.runner import run_trial
 from workbench.results import Status
-from workbench.runner import run_trial
 
 pytestmark = pytest.mark.slow
 

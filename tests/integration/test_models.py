@@ -14,11 +14,11 @@ import pytest
 
 from workbench import demo_assets
 from workbench.config import DataSpec, ModelSpec, SweepConfig, TrialConfig
+from workbench.engine.preflight import check_model_spec
+from workbench.engine.prepare import prepare
+from workbench.engine.runner import run_sweep
 from workbench.errors import ConfigError
-from workbench.model_files import check_model_spec
 from workbench.plan import check_applicable
-from workbench.prepare import prepare
-from workbench.runner import run_sweep
 
 from ..inputs_helpers import run_probe
 

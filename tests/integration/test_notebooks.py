@@ -21,7 +21,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from workbench import docs
+from workbench.render import docs
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -183,7 +183,7 @@ def test_docs_command_executes_renders_and_indexes(tmp_path, monkeypatch):
 def test_docs_command_reports_a_bad_folder_in_one_line(tmp_path, capsys):
     assert docs.main([str(tmp_path / "missing"), str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("workbench.docs: no notebooks") and "\n" not in err
+    assert err.startswith("workbench.render.docs: no notebooks") and "\n" not in err
 
 
 @pytest.mark.notebook
@@ -195,5 +195,5 @@ def test_docs_command_names_the_notebook_that_failed(tmp_path, monkeypatch, caps
     nbformat.write(nb, tmp_path / "broken.ipynb")
     assert docs.main([str(tmp_path / "broken.ipynb"), str(tmp_path / "html"), "--timeout", "120"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("workbench.docs: broken.ipynb failed while executing") and "no longer matches" in err
+    assert err.startswith("workbench.render.docs: broken.ipynb failed while executing") and "no longer matches" in err
     assert not (tmp_path / "html" / "broken.html").exists()

@@ -8,10 +8,10 @@ import math
 import pytest
 
 from workbench.config import DataSpec, ModelSpec, SweepConfig, TimingSpec, TrialConfig
+from workbench.engine.runner import run_trial
 from workbench.errors import ConfigError
 from workbench.plan import expand
 from workbench.results import Status
-from workbench.runner import run_trial
 
 from ..inputs_helpers import BAD, GOOD, messy_folder, run_probe
 

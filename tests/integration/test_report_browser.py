@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.report import write_report
+from workbench.render.report import write_report
 
 from ..unit.test_report import HOSTILE, write_results
 

@@ -9,8 +9,8 @@ import pytest
 
 from workbench.cli import main
 from workbench.config import TrialConfig
+from workbench.engine.runner import run_trial
 from workbench.results import load_results
-from workbench.runner import run_trial
 
 MIB = 2**20
 MAX_BATCH = 256

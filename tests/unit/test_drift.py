@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from workbench.drift import accuracy, compare
+from workbench.trial.drift import accuracy, compare
 
 
 def test_compare_reports_the_largest_difference_and_top1_agreement():

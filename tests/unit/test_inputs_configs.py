@@ -12,10 +12,10 @@ import pytest
 
 from workbench import demo_assets
 from workbench.config import DataSpec, ModelSpec
+from workbench.engine.preflight import check_model_spec, read_model_config, unsafe_layers
+from workbench.engine.prepare import check_data_spec, prepare
 from workbench.errors import ConfigError
-from workbench.model_files import check_model_spec, read_model_config, unsafe_layers
-from workbench.precision import output_layer_names, set_layer_policies
-from workbench.prepare import check_data_spec, prepare
+from workbench.trial.precision import output_layer_names, set_layer_policies
 
 
 def _layer(cls: str, name: str, dtype="float32", **config) -> dict:

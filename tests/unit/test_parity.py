@@ -13,13 +13,13 @@ from dataclasses import fields
 import pytest
 
 from workbench.analysis import recommend
-from workbench.commands import report as report_command
-from workbench.commands import search as search_command
-from workbench.commands import sweep as sweep_command
-from workbench.commands._options import DEFAULT_DATA, sweep_config
-from workbench.commands.search import parse_margin
+from workbench.cli import report as report_command
+from workbench.cli import search as search_command
+from workbench.cli import sweep as sweep_command
+from workbench.cli.options import DEFAULT_DATA, sweep_config
+from workbench.cli.search import parse_margin
 from workbench.config import Budget, DataSpec, ModelSpec, SweepConfig, TimingSpec
-from workbench.search import search_batch
+from workbench.engine.search import search_batch
 from workbench.ui import Workbench
 from workbench.ui.form import DEFAULT_MODEL, DEFAULT_OUT
 

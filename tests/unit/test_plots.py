@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from workbench import analysis, plots
+from workbench import analysis
+from workbench.render import plots
 
 from .test_analysis import GB, MIB, frame, trial_row
 
@@ -165,7 +166,7 @@ def test_several_models_get_their_own_series():
 def test_plots_never_touch_pyplot():
     """Thread-safe in the panel: drawing must not import pyplot (its global figure state)."""
     code = (
-        "import sys; from tests.unit.test_plots import sweep_df; from workbench import plots;"
+        "import sys; from tests.unit.test_plots import sweep_df; from workbench.render import plots;"
         "df = sweep_df(); [f(df) for f in (plots.throughput_vs_batch, plots.memory_vs_batch,"
         " plots.pareto_plot, plots.latency_vs_batch, plots.drift_by_precision)];"
         "print('matplotlib.pyplot' in sys.modules)"

@@ -13,15 +13,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from workbench.probes import host
-from workbench.probes.gpu import (
-    NvmlProcessMemory,
-    TfAllocatorPeak,
-    configure_tf_gpus,
-    is_gpu_oom,
-    nvml_devices,
-)
-from workbench.probes.timing import latency_stats, percentile
+from workbench.nvml import NvmlProcessMemory, nvml_devices
+from workbench.trial.probes import host
+from workbench.trial.probes.gpu import TfAllocatorPeak, configure_tf_gpus, is_gpu_oom
+from workbench.trial.probes.timing import latency_stats, percentile
 
 MIB = 2**20
 

@@ -12,7 +12,7 @@ import pytest
 
 from workbench.cli import main
 from workbench.config import DataSpec, ModelSpec, SweepConfig
-from workbench.report import build_report, write_report
+from workbench.render.report import build_report, write_report
 from workbench.results import ResultStore, Status, TrialResult, load_results
 
 MIB = 2**20
@@ -125,8 +125,8 @@ def test_report_of_an_empty_or_failed_sweep(tmp_path):
 
 
 def test_template_is_packaged():
-    assert (resources.files("workbench") / "templates" / "report_page.html").is_file()
-    assert (resources.files("workbench") / "templates" / "report.css").is_file()
+    assert (resources.files("workbench.render") / "templates" / "report_page.html").is_file()
+    assert (resources.files("workbench.render") / "templates" / "report.css").is_file()
 
 
 def test_report_cli(results, tmp_path, capsys):
@@ -148,7 +148,7 @@ def test_report_cli_errors_are_one_line(tmp_path, capsys):
 
 def test_demo_defaults_are_the_demo_sweep():
     from workbench.cli import build_parser
-    from workbench.commands._options import sweep_config
+    from workbench.cli.options import sweep_config
     from workbench.plan import expand
 
     args = build_parser().parse_args(["demo"])
@@ -160,7 +160,7 @@ def test_demo_defaults_are_the_demo_sweep():
 
 
 def test_demo_teaching_budget_splits_the_measured_peaks(results):
-    from workbench.commands.demo import teaching_budget
+    from workbench.cli.demo import teaching_budget
 
     df = load_results(results)
     budget = teaching_budget(df)

@@ -9,6 +9,7 @@ import signal
 import pytest
 
 from workbench.config import Budget, DataSpec, ModelSpec, TrialConfig
+from workbench.engine.runner import _classify
 from workbench.errors import WorkbenchError
 from workbench.results import (
     COLUMNS,
@@ -19,7 +20,6 @@ from workbench.results import (
     environment,
     load_results,
 )
-from workbench.runner import _classify
 
 
 def _trial(batch: int = 8) -> TrialConfig:

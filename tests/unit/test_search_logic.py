@@ -10,11 +10,11 @@ import threading
 import pytest
 
 from workbench.cli import main
-from workbench.commands.search import parse_margin
+from workbench.cli.search import parse_margin
 from workbench.config import DataSpec, ModelSpec, TrialConfig
+from workbench.engine.search import SEARCH_FILE, ProbeEvent, search_batch
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.results import Status, TrialResult
-from workbench.search import SEARCH_FILE, ProbeEvent, search_batch
 
 MIB = 2**20
 FIXED, PER_IMAGE = 600 * MIB, 1.5 * MIB

@@ -3,6 +3,6 @@
 ``from workbench import Workbench; Workbench()`` shows it in JupyterLab.
 """
 
-from .panel import Workbench
+from workbench.ui.panel import Workbench
 
 __all__ = ["Workbench"]

@@ -12,8 +12,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from ..commands._options import sweep_config
-from ..config import (
+from workbench.cli.options import sweep_config
+from workbench.config import (
     PIPELINES,
     PRECISIONS,
     DataSpec,
@@ -25,8 +25,8 @@ from ..config import (
     parse_int_list,
     parse_name_list,
 )
-from ..errors import ConfigError
-from ..plan import expand
+from workbench.errors import ConfigError
+from workbench.plan import expand
 
 DATA_LABELS = {"synthetic": "synthetic images", "demo": "demo (real labelled images)",
                "folder": "image folder", "npy": ".npy array file"}

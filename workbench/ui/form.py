@@ -3,7 +3,7 @@
 The form speaks the CLI's language. Its defaults are what the CLI's own parser produces,
 :meth:`SweepForm.namespace` returns the ``argparse.Namespace`` that ``workbench sweep`` would
 parse, and the config is built by the CLI's own conversion
-(:func:`workbench.commands._options.sweep_config`). So the panel, the CLI and the config
+(:func:`workbench.cli.options.sweep_config`). So the panel, the CLI and the config
 dataclasses cannot drift apart; ``tests/unit/test_parity.py`` checks that they do not.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 
 import ipywidgets as W
 
-from ..commands import sweep as sweep_command
-from ..config import (
+from workbench.cli import sweep as sweep_command
+from workbench.config import (
     APPLICATIONS,
     BUILTIN_MODELS,
     PIPELINES,
@@ -26,8 +26,8 @@ from ..config import (
     SweepConfig,
     parse_bytes,
 )
-from ..errors import ConfigError
-from .checks import DATA_LABELS, check_options
+from workbench.errors import ConfigError
+from workbench.ui.checks import DATA_LABELS, check_options
 
 DEFAULT_MODEL = "demo"  # the CLI requires --model; the panel starts on the trained demo model
 DEFAULT_OUT = "runs/workbench"

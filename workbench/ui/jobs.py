@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import ipywidgets as W
 
-from ..errors import WorkbenchError
+from workbench.errors import WorkbenchError
 
 
 def format_duration(seconds: float) -> str:

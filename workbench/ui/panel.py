@@ -15,18 +15,18 @@ from typing import Any
 
 import ipywidgets as W
 
-from .. import __version__
-from ..analysis import OBJECTIVES
-from ..commands._options import model_data_budget_timing
-from ..config import SweepConfig, TrialConfig, format_bytes
-from ..errors import ConfigError, WorkbenchError
-from ..plan import expand
-from ..results import ResultStore, environment, load_results
-from ..search import STRATEGIES
-from .form import SweepForm
-from .jobs import JobRunner, set_status
-from .results_view import ResultsView
-from .runs import search_body, sweep_body
+from workbench import __version__
+from workbench.analysis import OBJECTIVES
+from workbench.cli.options import model_data_budget_timing
+from workbench.config import SweepConfig, TrialConfig, format_bytes
+from workbench.engine.search import STRATEGIES
+from workbench.errors import ConfigError, WorkbenchError
+from workbench.plan import expand
+from workbench.results import ResultStore, environment, load_results
+from workbench.ui.form import SweepForm
+from workbench.ui.jobs import JobRunner, set_status
+from workbench.ui.results_view import ResultsView
+from workbench.ui.runs import search_body, sweep_body
 
 
 def machine_line(env: dict[str, Any] | None = None) -> str:
@@ -247,7 +247,7 @@ class Workbench:
 
     def export_report(self) -> Path:
         """Write the HTML report next to the results and link it."""
-        from ..report import write_report
+        from workbench.render.report import write_report
 
         opts = self.options("report")
         host, gpu = self.form.budgets()

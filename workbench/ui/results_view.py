@@ -19,8 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..config import format_bytes
-from ..table import SHOWN, TEXT_COLUMNS, cell
+from workbench.config import format_bytes
+from workbench.render.table import SHOWN, TEXT_COLUMNS, cell
 
 _TABLE_CSS = ("<style>.wb-results td,.wb-results th{padding:2px 8px;text-align:right;font-size:12px}"
               ".wb-results tr.wb-failed td{color:#b00020}.wb-results td.wb-text{text-align:left}</style>")
@@ -88,7 +88,7 @@ class ResultsView:
 
     def show(self, df: pd.DataFrame, **decide: Any) -> None:
         """Show a new results DataFrame: every plot, the table and the recommendation."""
-        from .. import plots
+        from workbench.render import plots
 
         with self._lock:
             self.df = df
@@ -111,7 +111,8 @@ class ResultsView:
     def _decide(self, df: pd.DataFrame, *, host_budget_bytes: int | None = None,
                 gpu_budget_bytes: int | None = None, objective: str = "throughput",
                 margin: float = 0.1) -> None:
-        from .. import analysis, plots
+        from workbench import analysis
+        from workbench.render import plots
 
         rec = analysis.recommend(df, host_budget_bytes=host_budget_bytes, gpu_budget_bytes=gpu_budget_bytes,
                                  objective=objective, margin=margin)

@@ -12,14 +12,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..config import SweepConfig, TrialConfig, format_bytes
-from ..plan import expand
-from ..runner import TrialEvent, run_sweep
-from ..search import ProbeEvent, search_batch
-from .jobs import Job, Tally, set_status, ticking
+from workbench.config import SweepConfig, TrialConfig, format_bytes
+from workbench.engine.runner import TrialEvent, run_sweep
+from workbench.engine.search import ProbeEvent, search_batch
+from workbench.plan import expand
+from workbench.ui.jobs import Job, Tally, set_status, ticking
 
 if TYPE_CHECKING:
-    from .panel import Workbench
+    from workbench.ui.panel import Workbench
 
 REFRESH_SKIPPED_EVERY_S = 2.0  # a resumed sweep replays many "skip" events: re-draw now and then
 

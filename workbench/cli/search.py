@@ -1,0 +1,79 @@
+"""``workbench search``: the largest batch size under a memory budget, in few isolated trials."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from workbench.cli.options import add_trial_options, model_data_budget_timing
+from workbench.config import PIPELINES, PRECISIONS, TrialConfig, format_bytes
+from workbench.engine.search import SEARCH_FILE, ProbeEvent, search_batch
+from workbench.errors import ConfigError
+
+
+def parse_margin(text: str) -> float:
+    """``10%`` or ``0.1`` -> 0.1."""
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ConfigError(f"margin {text!r} is malformed: write 10% or 0.1") from None
+    if not math.isfinite(value) or not 0 <= value < 1:
+        raise ConfigError(f"margin {text!r} must be from 0 to below 100 %, e.g. 10%")
+    return value
+
+
+def prepare_parser(p: argparse.ArgumentParser) -> None:
+    add_trial_options(p)
+    p.add_argument("--precision", default="float32", help=f"one of {', '.join(PRECISIONS)} (default %(default)s)")
+    p.add_argument("--pipeline", default="in_memory", help=f"one of {', '.join(PIPELINES)} (default %(default)s)")
+    p.add_argument("--margin", default="10%", help="headroom kept under the budget, 10%% or 0.1 (default %(default)s)")
+    p.add_argument("--max-batch", type=int, default=4096, help="largest batch size to consider (default %(default)s)")
+    p.add_argument("--strategy", default="model", choices=("model", "doubling"),
+                   help="model: jump with the fitted memory model (default); doubling: plain doubling then bisecting")
+    # The drift phase says nothing about memory: probes skip it unless asked.
+    p.set_defaults(drift_samples=0)
+
+
+def _describe(event: ProbeEvent, kind: str) -> str:
+    r = event.result
+    assert r is not None
+    peak = r.host_peak_bytes if kind == "host" else r.gpu_peak_bytes
+    verdict = "fits" if event.fits else "does not fit"
+    bracket = f"answer in [{event.low}, {event.high - 1 if event.high else 'max'}]"
+    text = f"probe {event.index + 1}: batch {event.batch_size:>5}  {r.status!s:<11} peak {kind} {format_bytes(peak):>11}  {verdict:<12} {bracket}"
+    if not r.ok and r.error:
+        text += f"\n    {r.error.splitlines()[0][:160]}"
+    return text
+
+
+def run(args: argparse.Namespace) -> int:
+    model, data, budget, timing = model_data_budget_timing(args)
+    margin = parse_margin(args.margin)
+    if not budget.host_bytes and not budget.gpu_bytes:
+        raise ConfigError("search needs a budget: give --host-budget (e.g. 2GB) and/or --gpu-budget (e.g. 8GB)")
+    template = TrialConfig(model=model, data=data, pipeline=args.pipeline, precision=args.precision,
+                           batch_size=1, budget=budget, timing=timing)
+    kind = "host" if budget.host_bytes else "gpu"
+    limits = ", ".join(f"{name} {format_bytes(b)} (probes must stay under {format_bytes(b * (1 - margin))})"
+                       for name, b in (("host", budget.host_bytes), ("GPU", budget.gpu_bytes)) if b)
+    print(f"searching the largest batch for {template.model.label} | {template.data.label} | "
+          f"{template.pipeline} | {template.precision}: budget {limits}", flush=True)
+
+    def progress(event: ProbeEvent) -> None:
+        if event.kind == "end":
+            print(_describe(event, kind), flush=True)
+
+    result = search_batch(template, args.out, host_budget_bytes=budget.host_bytes,
+                          gpu_budget_bytes=budget.gpu_bytes, margin=margin, max_batch=args.max_batch,
+                          progress=progress, strategy=args.strategy)
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.batch_size == 0:
+        print(f"nothing fits: even batch 1 does not stay under the budget less {margin * 100:g} % "
+              f"({result.n_probes} probe(s)); try a larger budget or another pipeline or precision")
+    else:
+        why = "the largest allowed (--max-batch or the dataset size)" if result.limited_by == "max_batch" else "under the budget"
+        print(f"largest batch: {result.batch_size} ({why}) after {result.n_probes} probes")
+    print(f"answer: {args.out}/{SEARCH_FILE}   probes: {args.out}/results.jsonl")
+    return 0 if result.batch_size > 0 else 1

@@ -1,1 +1,0 @@
-"""One module per CLI subcommand: ``prepare_parser(parser)`` and ``run(args) -> int``."""

@@ -1,0 +1,266 @@
+"""How a trial process is started: a fresh interpreter, or a fork of a warm template.
+
+``import tensorflow`` costs several seconds, which dominated every trial. The fork server
+(``python -m workbench.trial.forkserver``) imports TensorFlow and Keras once, initialises nothing
+(no device, no graph, no thread pools of TF's own), and forks one child per trial. Each trial
+is still its own process, with its own memory, its own high-water mark and its own fate: a
+crash, an out-of-memory kill or a hang ends that child only. GPU devices are initialised in
+the child, after the fork, so CUDA never crosses a fork.
+
+``spawn`` starts ``python -m workbench.trial.worker`` from scratch instead (and is used where fork is
+not available). Pick with ``WORKBENCH_LAUNCHER=spawn|fork``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Protocol
+
+READY_TIMEOUT_S = 180.0
+
+
+class TrialProcess(Protocol):
+    pid: int
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code (negative: killed by that signal), or None if still running."""
+
+    def kill(self) -> None:
+        """Kill the trial and everything it started; wait until it is gone."""
+
+
+def worker_env() -> dict[str, str]:
+    """The worker's environment: this package importable, TF's start-up chatter quiet."""
+    env = os.environ.copy()
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONFAULTHANDLER"] = "1"  # a crash leaves a Python traceback in the stderr tail
+    return env
+
+
+class _SpawnedTrial:
+    def __init__(self, python: str, config: Path, result: Path, stderr: Path) -> None:
+        with stderr.open("wb") as err:
+            self.proc = subprocess.Popen(
+                [python, "-m", "workbench.trial.worker", str(config), str(result)],
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=worker_env(),
+                start_new_session=True,  # its own process group: a kill takes its children too
+            )
+        self.pid = self.proc.pid
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            self.proc.kill()
+        self.proc.wait()
+
+
+class SpawnLauncher:
+    """A fresh ``python -m workbench.trial.worker`` per trial (pays the TensorFlow import each time)."""
+
+    name = "spawn"
+
+    def __init__(self, python: str = sys.executable) -> None:
+        self.python = python
+
+    def launch(self, config: Path, result: Path, stderr: Path,
+               cancel: threading.Event | None = None) -> TrialProcess | None:
+        if cancel is not None and cancel.is_set():
+            return None
+        return _SpawnedTrial(self.python, config, result, stderr)
+
+    def close(self) -> None:
+        pass
+
+
+class _ForkedTrial:
+    def __init__(self, server: ForkServer, pid: int) -> None:
+        self.server, self.pid = server, pid
+        self.code: int | None = None
+
+    def wait(self, timeout: float) -> int | None:
+        if self.code is None:
+            try:
+                self.code = self.server._wait_exit(self.pid, timeout)
+            except BaseException:
+                self.code = -signal.SIGKILL
+                self.server._release()
+                raise
+            if self.code is not None:
+                self.server._release()  # the next trial may start
+        return self.code
+
+    def kill(self) -> None:
+        for target in (lambda: os.killpg(self.pid, signal.SIGKILL), lambda: os.kill(self.pid, signal.SIGKILL)):
+            try:
+                target()
+                break
+            except (ProcessLookupError, PermissionError):
+                continue
+        deadline = time.monotonic() + 30
+        while self.wait(0.5) is None and time.monotonic() < deadline:
+            pass
+
+
+class ForkServer:
+    """A warm process that has imported TensorFlow and forks one child per trial.
+
+    One trial at a time: a second sweep in the same process (two panels, a panel and a cell)
+    waits for the running trial to end, so trials never overlap and compete for memory or
+    cores. The server exits by itself after ``idle_s`` without work, and with its parent; a
+    dead server is started again on the next launch.
+    """
+
+    name = "fork"
+
+    def __init__(self, python: str = sys.executable, idle_s: float = 300.0) -> None:
+        self.python, self.idle_s = python, idle_s
+        self.proc: subprocess.Popen | None = None
+        self._buf = b""
+        self._busy = threading.Lock()  # held from a trial's launch until its exit is known
+        self._log = None
+
+    # -- the server process ------------------------------------------------------------------
+    def _release(self) -> None:
+        if self._busy.locked():
+            self._busy.release()
+
+    def _start(self, cancel: threading.Event | None = None) -> bool:
+        """Start the server; False if cancelled while it was importing TensorFlow."""
+        import tempfile
+
+        self._log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [self.python, "-m", "workbench.trial.forkserver", str(self.idle_s)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=worker_env(),
+            start_new_session=True,
+        )
+        self._buf = b""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        line = None
+        while line is None and time.monotonic() < deadline:
+            if cancel is not None and cancel.is_set():
+                self.close()
+                return False
+            line = self._read_line(0.25)
+        if line != "ready":
+            self.close()
+            raise RuntimeError(f"the fork server did not start (said {line!r})")
+        return True
+
+    def _alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _read_line(self, timeout: float) -> str | None:
+        """One line from the server, or None after ``timeout`` seconds; '' when it is gone."""
+        if self.proc is None or self.proc.stdout is None:
+            return ""
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                return None
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return ""
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line.decode().strip()
+
+    # -- trials --------------------------------------------------------------------------------
+    def launch(self, config: Path, result: Path, stderr: Path,
+               cancel: threading.Event | None = None) -> TrialProcess | None:
+        """Fork a trial; None if ``cancel`` was set while waiting for the server."""
+        while not self._busy.acquire(timeout=0.2):  # another sweep's trial is running
+            if cancel is not None and cancel.is_set():
+                return None
+        try:
+            if not self._alive() and not self._start(cancel):
+                self._release()
+                return None
+            request = (json.dumps({"config": str(config), "result": str(result), "stderr": str(stderr)}) + "\n").encode()
+            try:
+                self._send(request)
+            except BrokenPipeError:  # the server just exited (idle): start a new one
+                if not self._start(cancel):
+                    self._release()
+                    return None
+                self._send(request)
+            line = self._read_line(60.0) or ""
+            if not line.startswith("pid "):
+                raise RuntimeError(f"the fork server did not start a trial (said {line!r})")
+        except BaseException:
+            self._release()
+            raise
+        return _ForkedTrial(self, int(line.split()[1]))
+
+    def _send(self, request: bytes) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(request)
+        self.proc.stdin.flush()
+
+    def _wait_exit(self, pid: int, timeout: float) -> int | None:
+        line = self._read_line(timeout)
+        if line is None:
+            return None
+        if line == "":  # the server died, and with it the trial (it dies with its parent)
+            self.close()
+            return -signal.SIGKILL
+        kind, child, code = line.split()
+        if kind != "exit" or int(child) != pid:
+            raise RuntimeError(f"unexpected message from the fork server: {line!r}")
+        return int(code)
+
+    def close(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
+            for stream in (self.proc.stdin, self.proc.stdout):
+                if stream is not None:
+                    stream.close()
+            self.proc = None
+
+
+_shared: ForkServer | None = None
+_shared_lock = threading.Lock()
+
+
+def default_launcher() -> ForkServer | SpawnLauncher:
+    """The launcher trials use unless told otherwise: one shared fork server on Linux (where
+    ``fork`` is safe before TensorFlow initialises anything), else a fresh process per trial."""
+    global _shared
+    choice = os.environ.get("WORKBENCH_LAUNCHER", "fork" if sys.platform.startswith("linux") else "spawn")
+    if choice == "spawn":
+        return SpawnLauncher()
+    if choice != "fork":
+        raise ValueError(f"WORKBENCH_LAUNCHER={choice!r}: use fork or spawn")
+    with _shared_lock:
+        if _shared is None:
+            _shared = ForkServer()
+            atexit.register(_shared.close)
+        return _shared

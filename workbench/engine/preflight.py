@@ -1,0 +1,198 @@
+"""Pre-flight checks of the user's files, without TensorFlow, before any trial starts.
+
+Models:
+A ``.keras`` file is a zip holding ``config.json``; a legacy ``.h5`` file keeps the same JSON
+in its ``model_config`` attribute. Reading them here lets the parent refuse, in milliseconds
+and with a clear message, a file Keras would refuse in every trial anyway (safe mode), or a
+file that is not a model at all. A SavedModel folder holds a traced graph, not a config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.config import DataSpec, ModelSpec
+from workbench.errors import ConfigError
+
+UNSAFE_HINT = (
+    "Keras safe mode refuses to load it because loading runs Python code stored in the file; "
+    "if you trust the file, pass --allow-unsafe (ModelSpec(..., allow_unsafe=True))"
+)
+
+
+def read_model_config(path: str | Path) -> dict[str, Any] | None:
+    """The architecture JSON of a ``.keras`` or ``.h5`` file; None for a SavedModel folder.
+
+    Raises :class:`ConfigError` when the file cannot be a Keras model.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".keras":
+            with zipfile.ZipFile(path) as zf:
+                return json.loads(zf.read("config.json"))
+        import h5py  # a dependency that does not import TensorFlow
+
+        with h5py.File(path, "r") as fh:
+            raw = fh.attrs.get("model_config")
+            if raw is None:
+                raise ConfigError(
+                    f"model file {path.name!r} holds weights only (no model_config): save the whole "
+                    "model with model.save('model.keras'), or model.save('model.h5') in Keras 2"
+                )
+            return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except ConfigError:
+        raise
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        kind = "a .keras zip with config.json" if suffix == ".keras" else "an HDF5 Keras model"
+        raise ConfigError(f"model file {path.name!r} is not {kind} ({type(exc).__name__}: {exc})") from None
+
+
+def unsafe_layers(config: Any) -> list[str]:
+    """Names of the layers whose loading would run Python code stored in the file.
+
+    Keras 3 stores a Lambda's Python function as bytecode under ``"class_name": "__lambda__"``;
+    Keras 2 ``.h5`` files mark it ``"function_type": "lambda"``.
+    """
+    found: list[str] = []
+
+    def visit(obj: Any, layer: str | None) -> None:
+        if isinstance(obj, dict):
+            cfg = obj.get("config")
+            name = cfg.get("name") if isinstance(cfg, dict) and isinstance(cfg.get("name"), str) else layer
+            if obj.get("class_name") == "__lambda__" or obj.get("function_type") == "lambda":
+                found.append(str(layer or name or "?"))
+                return
+            for value in obj.values():
+                visit(value, name if obj.get("class_name") else layer)
+        elif isinstance(obj, list):
+            for value in obj:
+                visit(value, layer)
+
+    visit(config, None)
+    return sorted(set(found))
+
+
+def check_model_spec(spec: ModelSpec) -> None:
+    """Refuse, before any trial starts, a model file that safe mode would refuse."""
+    if spec.kind != "file":
+        return
+    config = read_model_config(spec.name)
+    if config is None or spec.allow_unsafe:
+        return
+    unsafe = unsafe_layers(config)
+    if unsafe:
+        raise ConfigError(
+            f"model file {Path(spec.name).name!r} contains Lambda layer(s) {', '.join(unsafe)}: {UNSAFE_HINT}"
+        )
+
+
+def is_saved_model(spec: ModelSpec) -> bool:
+    """True when the spec names a TensorFlow SavedModel folder (a fixed, traced graph)."""
+    return spec.kind == "file" and Path(spec.name).expanduser().is_dir()
+
+
+# ------------------------------------------------------------------ data files
+
+
+def read_npy_header(path: Path) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """(shape, fortran_order, dtype, data offset) of a ``.npy`` file, reading only its header."""
+    fmt = np.lib.format
+    try:
+        with path.open("rb") as fh:
+            version = fmt.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+            offset = fh.tell()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path.name}: not a readable .npy file ({exc})") from None
+    if dtype.hasobject:
+        raise ConfigError(f"{path.name}: not a plain numeric .npy array (it holds Python objects)")
+    return tuple(shape), bool(fortran), dtype, offset
+
+
+@dataclass(frozen=True)
+class NpyInfo:
+    """What a ``.npy`` image file holds, read from its header: ``shape`` is (N, H, W, C)."""
+
+    shape: tuple[int, int, int, int]
+    dtype: np.dtype
+    offset: int  # where the data starts
+
+    @property
+    def count(self) -> int:
+        return int(self.shape[0])
+
+
+def npy_info(path: Path) -> NpyInfo:
+    """Parse and check a ``.npy`` image file's header: numbers shaped (N, H, W[, C]), C order,
+    not truncated. Raises :class:`ConfigError` naming the problem."""
+    path = Path(path).expanduser()
+    shape, fortran, dtype, offset = read_npy_header(path)
+    if len(shape) not in (3, 4) or dtype.kind not in "uif":
+        raise ConfigError(f"{path.name}: expected numbers shaped (N, H, W, C) or (N, H, W), got {dtype} {shape}")
+    if fortran:
+        raise ConfigError(f"{path.name} is stored in Fortran order: save np.ascontiguousarray(x)")
+    expected = offset + int(np.prod(shape)) * dtype.itemsize
+    if path.stat().st_size < expected:
+        raise ConfigError(
+            f"{path.name} is truncated: its header promises {expected} bytes, the file has {path.stat().st_size}"
+        )
+    full = shape if len(shape) == 4 else (*shape, 1)
+    return NpyInfo(shape=(int(full[0]), int(full[1]), int(full[2]), int(full[3])), dtype=dtype, offset=offset)
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+DECODABLE_FORMATS = ("JPEG", "MPO", "PNG")  # MPO: the JPEG variant many cameras write
+
+
+def scan(root: Path) -> tuple[list[Path], list[str]]:
+    """Image files under ``root`` in sorted order, and the class names (empty: flat folder)."""
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files.extend(
+            Path(dirpath) / f for f in sorted(filenames)
+            if not f.startswith(".") and f.lower().endswith(IMAGE_SUFFIXES)
+        )
+    top_level = [f for f in files if f.parent == root]
+    classes = [] if top_level or not files else sorted({f.relative_to(root).parts[0] for f in files})
+    return files, classes
+
+
+def check_image(path: Path) -> str | None:
+    """None when Pillow decodes the whole image as JPEG or PNG, else the reason it cannot."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            if img.format not in DECODABLE_FORMATS:
+                return f"{img.format or 'unknown'} content, not JPEG or PNG"
+            img.load()  # the full decode: a truncated file fails here, not at open
+    except Exception as exc:  # untrusted files fail in many ways; none may stop a sweep
+        message = str(exc).replace(str(path), path.name).strip()[:120]
+        return f"{type(exc).__name__}: {message or 'unreadable'}"
+    return None
+
+
+def check_data_spec(data: DataSpec) -> None:
+    """Cheap checks of data on disk before any trial: a .npy header, a folder with images."""
+    if data.kind == "npy":
+        npy_info(Path(data.path or ""))
+    elif data.kind == "folder":
+        files, _ = scan(Path(data.path or "").expanduser())
+        if not files:
+            raise ConfigError(f"image folder {data.path!r} has no .jpg/.jpeg/.png files")

@@ -1,0 +1,251 @@
+"""Parent side of a sweep: one fresh worker process per trial, budgets, timeouts, statuses.
+
+The parent never imports TensorFlow. It waits on the child with a blocking wait of at most
+``poll_interval_s`` (not a spin), and between waits checks the child's resident memory against
+the host budget, the wall-clock timeout and the cancel flag. A trial that dies in any way
+comes back as a :class:`TrialResult` with a status, its exit code and the tail of its stderr;
+the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from workbench.config import SweepConfig, TrialConfig
+from workbench.engine.launcher import ForkServer, SpawnLauncher, default_launcher
+from workbench.plan import expand
+from workbench.results import ResultStore, Status, TrialResult
+
+MIB = 2**20
+STDERR_TAIL_CHARS = 3000
+
+
+@dataclass
+class TrialEvent:
+    """Progress of a sweep, passed to the ``progress`` callback.
+
+    ``kind`` is ``start`` (a trial process is about to start), ``end`` (it finished, in any
+    way: see ``result.status``) or ``skip`` (already in the results file: resumed).
+    """
+
+    kind: str
+    index: int  # 0-based position in the sweep
+    total: int
+    trial: TrialConfig
+    result: TrialResult | None = None
+
+
+Progress = Callable[[TrialEvent], None]
+Launcher = ForkServer | SpawnLauncher
+
+
+def _tail(path: Path, lines: int = 40, line_chars: int = 300) -> str:
+    """The last lines of a trial's stderr, each cut to a readable length (a crash dump's
+    one-line list of extension modules would otherwise push the traceback out)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(fh.tell() - 64 * 1024, 0))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    kept = [ln if len(ln) <= line_chars else ln[:line_chars] + " ..." for ln in text.splitlines() if ln.strip()]
+    return "\n".join(kept[-lines:])[-STDERR_TAIL_CHARS:]
+
+
+class _MemoryWatch:
+    """Resident memory of a trial process (and any children it started), cheaply.
+
+    The watch runs every 20 ms while the trial is timed on the same cores, so it must cost
+    next to nothing: the trial's own size is one read of ``/proc/PID/statm``; looking for
+    children means scanning every process, so that happens once a second only.
+    """
+
+    CHILD_SCAN_EVERY = 50
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self.children: list[psutil.Process] = []
+        self.polls = 0
+        try:
+            self.proc: psutil.Process | None = psutil.Process(pid)
+        except psutil.Error:
+            self.proc = None
+
+    def _own_rss(self) -> int:
+        try:
+            with open(f"/proc/{self.pid}/statm", "rb") as fh:
+                return int(fh.read().split()[1]) * self.page
+        except (OSError, IndexError, ValueError):
+            try:
+                return self.proc.memory_info().rss if self.proc is not None else 0
+            except psutil.Error:
+                return 0
+
+    def rss(self) -> int:
+        if self.proc is not None and self.polls % self.CHILD_SCAN_EVERY == 0:
+            try:
+                self.children = self.proc.children(recursive=True)
+            except psutil.Error:
+                self.children = []
+        self.polls += 1
+        total = self._own_rss()
+        for child in self.children:
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+
+def run_trial(
+    cfg: TrialConfig,
+    *,
+    cancel: threading.Event | None = None,
+    poll_interval_s: float = 0.02,
+    launcher: Launcher | None = None,
+) -> TrialResult | None:
+    """Run one trial in its own process. Returns None only when cancelled.
+
+    ``launcher`` starts the process (default: :func:`workbench.engine.launcher.default_launcher`).
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="workbench-trial-"))
+    try:
+        return _run_in(workdir, cfg, cancel, poll_interval_s, launcher or default_launcher())
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_in(workdir: Path, cfg: TrialConfig, cancel: threading.Event | None,
+            poll_interval_s: float, launcher: Launcher) -> TrialResult | None:
+    config_path, result_path, stderr_path = workdir / "config.json", workdir / "result.json", workdir / "stderr.txt"
+    config_path.write_text(json.dumps(cfg.to_dict()))
+    budget, timeout = cfg.budget.host_bytes, cfg.budget.timeout_s
+    killed_by: str | None = None
+    seen_rss = 0
+    t0 = time.monotonic()
+    proc = launcher.launch(config_path, result_path, stderr_path, cancel=cancel)
+    if proc is None:  # cancelled before the trial started
+        return None
+    watch = _MemoryWatch(proc.pid)
+    while True:
+        code = proc.wait(poll_interval_s)  # blocks up to the interval: no spinning
+        if code is not None:
+            break
+        rss = watch.rss()
+        seen_rss = max(seen_rss, rss)
+        if budget and rss > budget:
+            killed_by = "budget"
+        elif timeout and time.monotonic() - t0 > timeout:
+            killed_by = "timeout"
+        elif cancel is not None and cancel.is_set():
+            killed_by = "cancel"
+        if killed_by:
+            proc.kill()
+            code = proc.wait(1.0)
+            break
+    wall = time.monotonic() - t0
+    if killed_by == "cancel":
+        return None
+    result = _read_result(result_path, cfg)
+    result.wall_s = wall
+    result.exit_code = code
+    result.launcher = launcher.name
+    _classify(result, code, killed_by, seen_rss, cfg, result_path.exists())
+    if result.status is not Status.OK:
+        result.stderr_tail = _tail(stderr_path)
+    return result
+
+
+def _read_result(path: Path, cfg: TrialConfig) -> TrialResult:
+    if path.exists():
+        try:
+            return TrialResult.from_dict(json.loads(path.read_text()))
+        except (ValueError, TypeError):
+            pass
+    return TrialResult.for_trial(cfg)
+
+
+def _classify(result: TrialResult, code: int, killed_by: str | None, seen_rss: int,
+              cfg: TrialConfig, wrote_result: bool) -> None:
+    """Decide the status of a trial from how its process ended."""
+    if killed_by == "budget":
+        result.status = Status.OVER_BUDGET
+        if not result.host_peak_bytes >= seen_rss:  # NaN-safe: what the parent saw is a lower bound
+            result.host_peak_bytes = result.host_peak_all_bytes = float(seen_rss)
+            result.host_peak_method = "sampled_by_parent"
+        result.error = (
+            f"killed at {seen_rss / MIB:.0f} MiB resident, over the host budget of "
+            f"{(cfg.budget.host_bytes or 0) / MIB:.0f} MiB"
+        )
+    elif killed_by == "timeout":
+        result.status = Status.TIMEOUT
+        result.error = f"no result after the {cfg.budget.timeout_s:g} s timeout; the trial was killed"
+    elif wrote_result:
+        return  # the worker classified itself (ok, oom, over_budget, error)
+    elif code == -signal.SIGKILL:
+        result.status = Status.OOM
+        result.error = ("killed by SIGKILL without writing a result: most likely the kernel's "
+                        "out-of-memory killer (host memory ran out)")
+    elif code is not None and code < 0:
+        result.status = Status.ERROR
+        result.error = f"crashed: killed by signal {signal.Signals(-code).name}"
+    else:
+        result.status = Status.ERROR
+        result.error = f"the worker exited with code {code} without writing a result"
+
+
+def run_sweep(
+    sweep: SweepConfig,
+    out_dir: str | os.PathLike[str],
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    retry_failed: bool = False,
+    launcher: Launcher | None = None,
+) -> list[TrialResult]:
+    """Run every trial of ``sweep`` not already in ``out_dir``; return the results of all of them.
+
+    Each result is appended to ``out_dir/results.jsonl`` and flushed as soon as its trial ends,
+    so a sweep killed halfway resumes where it stopped. ``retry_failed`` runs failed trials again.
+    Cancelling (``cancel.set()``) ends the running trial's process; finished results are kept.
+    """
+    trials = expand(sweep)  # validates every trial before any runs
+    from workbench.engine.prepare import prepare
+
+    prepare(sweep.model, sweep.data, cancel=cancel)  # file checks; demo assets built, never in a trial
+    store = ResultStore(out_dir)
+    store.ensure_header(sweep.to_dict())
+    previous = {r.key: r for r in store.results()}
+    results: list[TrialResult] = []
+    for index, trial in enumerate(trials):
+        if cancel is not None and cancel.is_set():
+            break
+        done = previous.get(trial.key())
+        if done is not None and (done.ok or not retry_failed):
+            results.append(done)
+            if progress:
+                progress(TrialEvent("skip", index, len(trials), trial, done))
+            continue
+        if progress:
+            progress(TrialEvent("start", index, len(trials), trial))
+        result = run_trial(trial, cancel=cancel, launcher=launcher)
+        if result is None:  # cancelled: nothing half-measured is stored
+            break
+        store.append(result)
+        results.append(result)
+        if progress:
+            progress(TrialEvent("end", index, len(trials), trial, result))
+    return results

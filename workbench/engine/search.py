@@ -1,0 +1,373 @@
+"""The largest batch size that fits a memory budget, in few isolated trials.
+
+Each probe is one real trial (its own process, so an OOM costs one probe, never the search).
+The search keeps a bracket: ``low``, the largest batch seen to fit (peak under
+``budget * (1 - margin)``), and ``high``, the smallest seen not to. After a probe at batch 1
+and one jump (to the square root of the largest batch allowed), the memory model (peak =
+fixed + per-image x batch, fitted through the measured points nearest the limit) predicts the
+answer; the search probes there, then one batch above to confirm. On a straight memory curve
+that is four probes for any answer. Where the model guesses badly twice running, a bisection
+step guarantees progress; where peaks are noisy (a larger batch measured less than a smaller
+one) the last few probes bisect. Probes are capped at ``log2(max_batch) + 2``: on noisy peaks
+the search may stop there with a batch that fitted and says how close it got. The answer is
+always a batch that ran and fitted with the margin to spare, so running it again stays in
+budget.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from workbench.analysis.memory_model import fit_line, max_batch_for_budget
+from workbench.config import Budget, TrialConfig
+from workbench.errors import ConfigError, WorkbenchError
+from workbench.results import ResultStore, Status, TrialResult
+
+SEARCH_FILE = "search.json"
+STRATEGIES = ("model", "doubling")
+NEAREST = 3  # measured points the local memory model is fitted through
+END_GAME = 4  # with this few probes left and a bracket still wide, only bisect
+
+Probe = Callable[[TrialConfig], "TrialResult | None"]
+
+
+@dataclass
+class ProbeEvent:
+    """Progress of a search, for the ``progress`` callback: ``start`` before a probe runs,
+    ``end`` after (``result``, ``fits``, and the bracket ``low``/``high`` it leaves)."""
+
+    kind: str
+    index: int  # 0-based probe number
+    batch_size: int
+    result: TrialResult | None = None
+    fits: bool | None = None
+    low: int = 0
+    high: int | None = None  # None: no batch has failed yet
+
+
+@dataclass
+class SearchResult:
+    """The answer (``batch_size``; 0 when even batch 1 does not fit) and how it was found.
+
+    ``probes`` lists ``(batch, status, peak_bytes)`` in the order run; ``peak_bytes`` is the
+    host peak (the GPU peak when only a GPU budget is given), NaN where not measured.
+    ``limited_by`` says what stopped the search: ``budget``, ``max_batch``, ``nothing_fits``,
+    ``probes`` (the probe cap, in a noisy zone) or ``cancelled``.
+    """
+
+    batch_size: int
+    probes: list[tuple[int, str, float]] = field(default_factory=list)
+    host_budget_bytes: int | None = None
+    gpu_budget_bytes: int | None = None
+    margin: float = 0.1
+    max_batch: int = 4096
+    n_probes: int = 0
+    limited_by: str = "budget"
+    strategy: str = "model"
+    fits: list[bool] = field(default_factory=list)
+    cancelled: bool = False
+    notes: list[str] = field(default_factory=list)
+    template: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (NaN peaks become null)."""
+        def plain(v: float) -> float | None:
+            return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+        return {
+            "batch_size": self.batch_size,
+            "host_budget_bytes": self.host_budget_bytes,
+            "gpu_budget_bytes": self.gpu_budget_bytes,
+            "margin": self.margin,
+            "max_batch": self.max_batch,
+            "n_probes": self.n_probes,
+            "limited_by": self.limited_by,
+            "strategy": self.strategy,
+            "cancelled": self.cancelled,
+            "probes": [
+                {"batch_size": b, "status": s, "peak_bytes": plain(p), "fits": f}
+                for (b, s, p), f in zip(self.probes, self.fits, strict=True)
+            ],
+            "notes": list(self.notes),
+            "template": self.template,
+        }
+
+
+def _peaks(result: TrialResult) -> dict[str, float]:
+    return {"host": float(result.host_peak_bytes), "gpu": float(result.gpu_peak_bytes)}
+
+
+def _exact(result: TrialResult) -> bool:
+    """A peak that was measured, not a lower bound seen by the parent when it killed the trial."""
+    if result.status is Status.OK:
+        return True
+    return result.status is Status.OVER_BUDGET and result.host_peak_method != "sampled_by_parent"
+
+
+class _Search:
+    """The bracket and the measured points; chooses the next batch size."""
+
+    def __init__(self, limits: dict[str, float], max_batch: int, margin: float, strategy: str) -> None:
+        self.limits, self.max_batch, self.margin, self.strategy = limits, max_batch, margin, strategy
+        self.low, self.high = 0, max_batch + 1
+        self.points: dict[str, dict[int, float]] = {k: {} for k in limits}  # measured peaks
+        self.bounds: dict[str, dict[int, float]] = {k: {} for k in limits}  # lower bounds
+        self.slow_steps = 0  # model-guided probes in a row that did not halve the bracket
+        self.bisect_next = False
+        self.crept = False
+
+    def fits(self, result: TrialResult) -> bool:
+        peaks = _peaks(result)
+        if result.status is Status.OK:
+            for kind in self.limits:
+                if not math.isfinite(peaks[kind]):
+                    what = "GPU memory" if kind == "gpu" else "host memory"
+                    raise WorkbenchError(
+                        f"{what} was not measured at batch {result.batch_size}, so the "
+                        f"{kind} budget cannot be checked" + (" (no GPU here: drop --gpu-budget)" if kind == "gpu" else "")
+                    )
+        ok = result.status is Status.OK and all(peaks[k] <= lim for k, lim in self.limits.items())
+        for kind in self.limits:
+            if math.isfinite(peaks[kind]):
+                target = self.points if _exact(result) else self.bounds
+                target[kind][result.batch_size] = peaks[kind]
+        return ok
+
+    def update(self, batch: int, fits: bool, why: str) -> None:
+        width = self.high - self.low
+        if fits:
+            self.low = max(self.low, batch)
+        else:
+            self.high = min(self.high, batch)
+        # A confirmation that fitted means the model keeps under-guessing: do not creep by one.
+        self.crept = why == "confirm" and fits
+        # Two model steps in a row that did not halve the bracket: bisect once.
+        if why == "model":
+            self.slow_steps = self.slow_steps + 1 if (self.high - self.low) * 2 > width else 0
+            self.bisect_next = self.slow_steps >= 2
+            if self.bisect_next:
+                self.slow_steps = 0
+
+    def noisy(self) -> bool:
+        """Run-to-run noise shows: a larger batch measured a lower peak than a smaller one."""
+        for pts in self.points.values():
+            peaks = [pts[b] for b in sorted(pts)]
+            if any(later < earlier for earlier, later in zip(peaks, peaks[1:], strict=False)):
+                return True
+        return False
+
+    @property
+    def done(self) -> bool:
+        return self.high - self.low <= 1
+
+    def _predict(self) -> int | None:
+        """The model's largest fitting batch: the tightest over the budgeted resources.
+
+        A line fitted through the measured points whose peaks lie nearest the limit (so it
+        refines itself as probes close in); with a single measured point, a peak seen when a
+        trial was stopped at the budget stands in as a lower bound for the second. A line that
+        does not rise (noise between close batches) says nothing: no guess.
+        """
+        guesses = []
+        for kind, limit in self.limits.items():
+            pts = dict(self.points[kind])
+            if len(pts) == 1:
+                above = sorted(b for b in self.bounds[kind] if b >= self.high)
+                if above:
+                    pts[above[0]] = self.bounds[kind][above[0]]
+            near = sorted(pts, key=lambda b: (abs(pts[b] - limit), b))[:NEAREST]
+            fixed, per_image, _ = fit_line(near, [pts[b] for b in near])
+            if not per_image > 0:
+                return None
+            # The limit already has the margin taken off: predict against it with no more margin.
+            guesses.append(max_batch_for_budget(fixed, per_image, limit, 0.0, cap=self.max_batch))
+        return min(guesses) if guesses else None
+
+    def next_batch(self, probes_left: int) -> tuple[int, str]:
+        """The batch to probe next and why: ``first``, ``model``, ``confirm``, ``grow``, ``bisect``."""
+        if self.low == 0:
+            return 1, "first"  # batch 1 first: the fixed part, and "nothing fits" in one probe
+        if (probes_left <= END_GAME and self.high <= self.max_batch and self.noisy()
+                and (self.high - self.low - 1).bit_length() >= probes_left):
+            # Noisy peaks and few probes left for a wide bracket: halving ends tightest.
+            return (self.low + self.high) // 2, "bisect"
+        guess = self._predict() if self.strategy == "model" and not self.bisect_next else None
+        if guess is not None and guess <= self.low and not self.crept:
+            return self.low + 1, "confirm"  # the model says low is the answer: try one more
+        if guess is not None and self.low < guess < self.high:
+            return guess, "model"
+        self.bisect_next = False
+        if self.high > self.max_batch:  # nothing has failed yet: grow
+            jump = self.strategy == "model" and self.low == 1
+            step = math.isqrt(self.max_batch) if jump else 2 * self.low
+            return min(max(step, self.low + 1), self.max_batch), "grow"
+        return (self.low + self.high) // 2, "bisect"
+
+
+def _check(template: TrialConfig, host: int | None, gpu: int | None, margin: float,
+           max_batch: int, strategy: str) -> None:
+    if not host and not gpu:
+        raise ConfigError("search needs a budget: give a host budget (--host-budget 2GB) and/or a GPU budget (--gpu-budget 8GB)")
+    if not isinstance(margin, int | float) or not 0 <= margin < 1:
+        raise ConfigError(f"margin {margin!r} must be a fraction from 0 to below 1, e.g. 0.1 for 10 %")
+    if isinstance(max_batch, bool) or int(max_batch) < 1:
+        raise ConfigError(f"max batch {max_batch!r} must be a whole number of 1 or more")
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"unknown search strategy {strategy!r}: choose from {', '.join(STRATEGIES)}")
+    if not isinstance(template, TrialConfig):
+        raise ConfigError("search: the template must be a TrialConfig")
+
+
+def trial_probe(out_dir: str | os.PathLike[str], cancel: threading.Event | None = None,
+                header: dict[str, Any] | None = None) -> Probe:
+    """The real probe: one isolated trial through :func:`workbench.engine.runner.run_trial`, appended
+    to ``out_dir/results.jsonl`` like any sweep's trial."""
+    from workbench.engine.runner import run_trial
+
+    store = ResultStore(out_dir)
+    store.ensure_header(header)
+
+    def probe(cfg: TrialConfig) -> TrialResult | None:
+        result = run_trial(cfg, cancel=cancel)
+        if result is not None:
+            store.append(result)
+        return result
+
+    return probe
+
+
+def _prepare_assets(template: TrialConfig, cancel: threading.Event | None = None) -> None:
+    """Check the model file and build the demo model/data before the first probe, so no probe
+    pays for (or measures) it."""
+    from workbench.engine.prepare import prepare
+
+    prepare(template.model, template.data, cancel=cancel)
+
+
+def _dataset_cap(template: TrialConfig, max_batch: int, notes: list[str]) -> int:
+    """Batches above the number of images measure nothing new (the batch is the whole set)."""
+    count = template.data.count
+    if count is not None and count < max_batch:
+        notes.append(f"batch sizes above the {count} images of {template.data.label} measure "
+                     f"nothing new: searched up to {count}")
+        return int(count)
+    return max_batch
+
+
+def search_batch(
+    template: TrialConfig,
+    out_dir: str | os.PathLike[str],
+    *,
+    host_budget_bytes: int | None = None,
+    gpu_budget_bytes: int | None = None,
+    margin: float = 0.1,
+    max_batch: int = 4096,
+    progress: Callable[[ProbeEvent], None] | None = None,
+    cancel: threading.Event | None = None,
+    probe: Probe | None = None,
+    strategy: str = "model",
+    max_probes: int | None = None,
+) -> SearchResult:
+    """Find the largest batch size for ``template`` whose peak stays under budget x (1 - margin).
+
+    Every probe is ``template`` with another batch size, run by ``probe`` (by default a real
+    isolated trial, stored in ``out_dir/results.jsonl``); each trial runs with the budget itself
+    as its limit, so a probe that passes it is stopped there. ``strategy="doubling"`` is the
+    plain doubling-then-bisecting search, for comparison. ``max_probes`` (default
+    ``floor(log2(max_batch)) + 2``) caps the probes: on a clean memory curve the search ends
+    well before it; where run-to-run noise makes neighbouring batches indistinguishable it
+    stops there with a batch that fitted (``limited_by="probes"``, the remaining range in
+    ``notes``). The answer is written to
+    ``out_dir/search.json``. A cancelled search returns what it had (``cancelled=True``).
+    """
+    _check(template, host_budget_bytes, gpu_budget_bytes, margin, max_batch, strategy)
+    notes: list[str] = []
+    max_batch = _dataset_cap(template, int(max_batch), notes)
+    budget = Budget(host_bytes=host_budget_bytes, gpu_bytes=gpu_budget_bytes,
+                    timeout_s=template.budget.timeout_s)
+    host_budget_bytes, gpu_budget_bytes = budget.host_bytes, budget.gpu_bytes  # whole bytes
+    limits = {}
+    if host_budget_bytes:
+        limits["host"] = host_budget_bytes * (1 - margin)
+    if gpu_budget_bytes:
+        limits["gpu"] = gpu_budget_bytes * (1 - margin)
+    template = replace(template, budget=budget)
+    result = SearchResult(batch_size=0, host_budget_bytes=host_budget_bytes, gpu_budget_bytes=gpu_budget_bytes,
+                          margin=margin, max_batch=max_batch, strategy=strategy, notes=notes,
+                          template=template.to_dict())
+    if probe is None:
+        _prepare_assets(template, cancel)
+        probe = trial_probe(out_dir, cancel, header={"search": {
+            "template": template.to_dict(), "host_budget_bytes": host_budget_bytes,
+            "gpu_budget_bytes": gpu_budget_bytes, "margin": margin, "max_batch": max_batch}})
+    if max_probes is None:  # the doubling baseline runs to the end, to be compared
+        max_probes = int(math.log2(max_batch)) + 2 if strategy == "model" else 4 * max_batch
+    elif isinstance(max_probes, bool) or int(max_probes) < 1:
+        raise ConfigError(f"max probes {max_probes!r} must be a whole number of 1 or more")
+    state = _Search(limits, max_batch, margin, strategy)
+    peak_kind = "host" if host_budget_bytes else "gpu"
+    while not state.done:
+        if len(result.probes) >= max_probes:
+            notes.append(f"stopped after {max_probes} probes with the largest batch between {state.low} "
+                         f"and {state.high - 1}: peaks this close differ by less than run-to-run noise")
+            break
+        if cancel is not None and cancel.is_set():
+            result.cancelled = True
+            break
+        batch, why = state.next_batch(max_probes - len(result.probes))
+        index = len(result.probes)
+        if progress:
+            progress(ProbeEvent("start", index, batch, low=state.low, high=_high(state)))
+        trial = probe(replace(template, batch_size=batch))
+        if trial is None:  # cancelled mid-probe: nothing half-measured counts
+            result.cancelled = True
+            break
+        fits = state.fits(trial)
+        if not fits and trial.status in (Status.ERROR, Status.TIMEOUT) and batch == 1:
+            raise WorkbenchError(f"the probe at batch 1 failed ({trial.status}): {trial.error}")
+        if trial.status in (Status.ERROR, Status.TIMEOUT):
+            notes.append(f"batch {batch} ended with {trial.status} ({trial.error}); counted as not fitting")
+        state.update(batch, fits, why)
+        result.probes.append((batch, str(trial.status), _peaks(trial)[peak_kind]))
+        result.fits.append(fits)
+        if progress:
+            progress(ProbeEvent("end", index, batch, trial, fits, state.low, _high(state)))
+    result.batch_size = state.low
+    result.n_probes = len(result.probes)
+    result.limited_by = ("cancelled" if result.cancelled
+                         else "probes" if not state.done
+                         else "nothing_fits" if state.low == 0
+                         else "max_batch" if state.low >= max_batch else "budget")
+    write_search(result, out_dir)
+    return result
+
+
+def _high(state: _Search) -> int | None:
+    return state.high if state.high <= state.max_batch else None
+
+
+def write_search(result: SearchResult, out_dir: str | os.PathLike[str]) -> Path:
+    """Write ``out_dir/search.json`` (replacing an earlier answer)."""
+    path = Path(out_dir) / SEARCH_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.replace(path)  # never a half-written answer
+    return path
+
+
+def read_search(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The ``search.json`` of a results folder, or None when it has none (or an unreadable one)."""
+    path = Path(out_dir) / SEARCH_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,65 @@
+"""GPU memory as TensorFlow's allocator sees it, and TF's GPU options (trial side).
+
+The device-level figure comes from :mod:`workbench.nvml`. Without a GPU every figure here is
+``None`` (stored as NaN), never 0. The functions take the ``tf`` module as an argument so the
+tests can pass a stand-in for a GPU that does not exist on the test machine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MIB = 2**20
+
+
+def configure_tf_gpus(tf: Any, gpu_budget_bytes: int | None) -> dict[str, Any]:
+    """Set GPU options before TF initialises the devices.
+
+    Without a budget: memory growth on every GPU, so the allocator takes what the model needs
+    instead of nearly the whole card (the peak then means something). With a budget: only the
+    first GPU is used, as a logical device limited to the budget, to rehearse a smaller card.
+    (TF does not allow both on one device.)
+    """
+    gpus = tf.config.list_physical_devices("GPU")
+    info: dict[str, Any] = {"gpu_present": bool(gpus), "gpu_budget_enforced": False, "gpu_name": None}
+    if not gpus:
+        return info
+    if gpu_budget_bytes:
+        tf.config.set_visible_devices(gpus[0], "GPU")
+        tf.config.set_logical_device_configuration(
+            gpus[0], [tf.config.LogicalDeviceConfiguration(memory_limit=max(int(gpu_budget_bytes // MIB), 1))]
+        )
+        info["gpu_budget_enforced"] = True
+    else:
+        for gpu in gpus:
+            tf.config.experimental.set_memory_growth(gpu, True)
+    try:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        info["gpu_name"] = details.get("device_name")
+    except Exception:
+        pass
+    return info
+
+
+class TfAllocatorPeak:
+    """Peak bytes held by TF's GPU allocator on ``GPU:0`` between :meth:`reset` and :meth:`peak`."""
+
+    def __init__(self, tf: Any, device: str = "GPU:0") -> None:
+        self.tf = tf
+        self.device = device
+        self.available = bool(tf.config.list_logical_devices("GPU"))
+
+    def reset(self) -> None:
+        if self.available:
+            self.tf.config.experimental.reset_memory_stats(self.device)
+
+    def peak(self) -> int | None:
+        if not self.available:
+            return None
+        return int(self.tf.config.experimental.get_memory_info(self.device)["peak"])
+
+
+def is_gpu_oom(exc: BaseException) -> bool:
+    """True for TF's out-of-memory error (by class name: the parent cannot import TF)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return "ResourceExhaustedError" in names or "OOM when allocating" in str(exc)

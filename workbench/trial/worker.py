@@ -1,0 +1,201 @@
+"""The trial worker: one fresh process per trial. JSON config in, JSON result out.
+
+Usage (by the runner, not by hand)::
+
+    python -m workbench.trial.worker CONFIG.json RESULT.json
+
+This is the only place TensorFlow is imported. The order of the phases matters:
+
+1. environment and GPU options are set before TensorFlow initialises;
+2. load: model, data, pipeline (``load_s``; ``host_baseline_bytes`` at its end);
+3. warm-up: a few batches, tracing included (``first_batch_s``);
+4. timed phase: whole passes until the minimum batches and duration, outputs forced to host;
+   the host and GPU high-water marks are reset before warm-up and read after this phase, so
+   ``host_peak_bytes`` / ``gpu_peak_bytes`` cover all prediction, with no sampler running;
+5. drift: the same inputs through a float32 copy of the model (only when asked).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.config import TrialConfig, parse_bytes
+from workbench.nvml import NvmlProcessMemory
+from workbench.results import Status, TrialResult
+from workbench.trial.probes.gpu import TfAllocatorPeak, configure_tf_gpus, is_gpu_oom
+from workbench.trial.probes.host import HostPeak, current_rss_bytes
+from workbench.trial.probes.timing import latency_stats
+
+
+class Faults:
+    """Injected failures, for the tests and for teaching what a failure looks like."""
+
+    def __init__(self, fault: str | None) -> None:
+        self.kind, _, arg = (fault or "").partition(":")
+        self.alloc_bytes = parse_bytes(arg) if self.kind == "alloc" else 0
+        self.fired = False
+
+    def in_prediction(self, tf: Any) -> None:
+        """Called after a timed batch: fire once."""
+        if self.fired or not self.kind:
+            return
+        self.fired = True
+        if self.kind == "hang":
+            time.sleep(10**6)
+        elif self.kind == "sigkill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif self.kind == "sigsegv":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        elif self.kind == "exit":
+            print("workbench worker: injected exit", file=sys.stderr, flush=True)
+            os._exit(3)
+        elif self.kind == "raise":
+            raise RuntimeError("injected failure")
+        elif self.kind == "raise_oom":
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor (injected)")
+        elif self.kind == "alloc":
+            block = np.ones(self.alloc_bytes, dtype=np.uint8)  # touched, so resident
+            del block
+
+
+def measure(cfg: TrialConfig, result: TrialResult) -> None:
+    """Run the phases, filling ``result`` as figures become known."""
+    host = HostPeak()
+    result.host_peak_method = host.method
+    nvml = NvmlProcessMemory()
+    nvml.start()
+    t_load = time.perf_counter()
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    from workbench.trial import drift, models, pipelines, precision
+    from workbench.trial.sources import build_source
+
+    result.tf_version, result.keras_version = tf.__version__, keras.__version__
+    gpu = configure_tf_gpus(tf, cfg.budget.gpu_bytes)
+    result.gpu_name = gpu["gpu_name"]
+    result.gpu_budget_enforced = gpu["gpu_budget_enforced"]
+
+    precision.apply_policy(keras, cfg.precision)
+    model = models.build_model(keras, cfg.model)
+    image_size, channels = models.input_size(model)
+    result.image_height, result.image_width = image_size
+    source = build_source(cfg.data, image_size, channels)
+    result.images = source.n
+    result.skipped_files = list(source.skipped_files)
+    result.skipped_images = len(source.skipped_files)
+    pipe = pipelines.build_pipeline(cfg.pipeline, keras, model, source, cfg.batch_size)
+    result.load_s = time.perf_counter() - t_load
+    result.host_baseline_bytes = current_rss_bytes()
+    result.host_load_peak_bytes = host.peak()
+
+    allocator = TfAllocatorPeak(tf)
+    faults = Faults(cfg.fault)
+    host.reset()
+    allocator.reset()
+    result.first_batch_s = pipe.warmup(cfg.timing.warmup_batches)
+
+    latencies: list[float] = []
+    images = 0
+    t0 = time.perf_counter()
+    while True:
+        lat, n = pipe.run(hook=lambda: faults.in_prediction(tf))
+        if not images:
+            # Fixed work (warm-up + one pass over the data), so peaks compare across timing
+            # settings: repeated predict calls creep up (allocator fragmentation), see *_all_*.
+            result.host_peak_bytes = host.peak()
+            first_gpu = allocator.peak()
+            result.gpu_peak_bytes = float(first_gpu) if first_gpu is not None else float("nan")
+        latencies.extend(lat)
+        images += n
+        elapsed = time.perf_counter() - t0
+        if len(latencies) >= cfg.timing.min_batches and elapsed >= cfg.timing.min_duration_s:
+            break
+    result.timed_s = elapsed
+    result.timed_batches = len(latencies)
+    result.timed_images = images
+    result.throughput_ips = images / elapsed if elapsed > 0 else float("nan")
+    for name, value in latency_stats(latencies).items():
+        setattr(result, name, value)
+    result.host_peak_all_bytes = host.peak()
+    gpu_peak = allocator.peak()
+    result.gpu_peak_all_bytes = float(gpu_peak) if gpu_peak is not None else float("nan")
+    device_peak = nvml.used_bytes() if gpu["gpu_present"] else None
+    result.gpu_device_peak_bytes = float(device_peak) if device_peak is not None else float("nan")
+    host.close()
+
+    if cfg.budget.host_bytes and result.host_peak_all_bytes > cfg.budget.host_bytes:
+        # The kernel's high-water mark confirms what the parent's sampler may have missed.
+        result.status = Status.OVER_BUDGET
+        result.error = (
+            f"host peak {result.host_peak_all_bytes / 2**20:.0f} MiB passed the budget of "
+            f"{cfg.budget.host_bytes / 2**20:.0f} MiB"
+        )
+        return
+
+    if cfg.timing.drift_samples > 0:
+        drift.measure_drift(keras, tf, cfg, model, pipe, source, result)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when the sweep that started it dies, so a killed sweep
+    leaves no orphaned trial holding memory (no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    _die_with_parent()
+    if len(argv) != 2:
+        print("usage: python -m workbench.trial.worker CONFIG.json RESULT.json", file=sys.stderr)
+        return 2
+    config_path, result_path = Path(argv[0]), Path(argv[1])
+    cfg = TrialConfig.from_dict(json.loads(config_path.read_text()))
+    result = TrialResult.for_trial(cfg)
+    code = 0
+    try:
+        measure(cfg, result)
+    except MemoryError as exc:
+        result.status, result.error = Status.OOM, f"MemoryError: {exc}"
+        code = 1
+    except Exception as exc:  # a failed trial is data: record it and exit non-zero
+        traceback.print_exc()
+        if is_gpu_oom(exc):
+            simulated = cfg.budget.gpu_bytes and result.gpu_budget_enforced
+            result.status = Status.OVER_BUDGET if simulated else Status.OOM
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            result.error = (
+                f"GPU memory ran out under the simulated {cfg.budget.gpu_bytes / 2**30:.2f} GiB budget: {first_line}"
+                if simulated else f"GPU out of memory: {first_line}"
+            )
+        else:
+            result.status = Status.ERROR
+            result.error = f"{type(exc).__name__}: {exc}"
+        code = 1
+    tmp = result_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result.to_dict(), allow_nan=False, default=str))
+    os.replace(tmp, result_path)  # the parent sees a whole file or none
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
