@@ -34,18 +34,19 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
-test: install browser-deps
-	$(PY) -m ruff check workbench tests bench
+test: install browser-deps lint
 	$(PY) -m pytest -q -ra
 
 unit: install
 	$(PY) -m pytest -q -m "not browser and not notebook and not slow"
 
+# ruff, and the import contracts in pyproject.toml (TensorFlow and Keras only in workbench.trial)
 lint: install
 	$(PY) -m ruff check workbench tests bench
+	$(VENV)/bin/lint-imports
 
 docs: install
-	$(PY) -m workbench.docs notebooks docs/html
+	$(PY) -m workbench.render.docs notebooks docs/html
 
 bench: install
 	$(PY) bench/bench_overhead.py
