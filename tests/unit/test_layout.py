@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import ast
 import pkgutil
-import tomllib
 from pathlib import Path
 
+import pytest
+
 import workbench
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 ROOT = Path(__file__).resolve().parents[2]
 
