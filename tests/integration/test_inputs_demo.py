@@ -3,6 +3,8 @@ drift columns that mean something (a trained model, held-out images, real precis
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from workbench.config import DataSpec, ModelSpec, SweepConfig, TimingSpec
@@ -38,7 +40,7 @@ def test_demo_sweep_reports_high_accuracy_and_small_drift(sweep_df):
 def test_the_table_shows_accuracy_and_drift(sweep_df):
     table = results_table(sweep_df)
     header = table.splitlines()[0]
-    assert "accuracy" in header and "drift" in header and "top-1 agree" in header
+    assert re.search(r"accuracy %\s+top-1 agree %\s+drift$", header), header
     for row in table.splitlines()[2:4]:
-        acc, drift, agree = (float(cell) for cell in row.split()[-3:])  # figures, not n/a
-        assert acc >= 0.95 and drift >= 0 and agree >= 0.97
+        acc, agree, drift = (float(cell) for cell in row.split()[-3:])  # figures, not n/a
+        assert acc >= 95 and agree >= 97 and drift >= 0  # percentages

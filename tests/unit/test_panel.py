@@ -234,7 +234,7 @@ def test_a_failed_trial_shows_in_table_plots_and_decision_at_once(tmp_path):
     assert wb.wait(60)
     df = load_results(tmp_path / "runs")
     assert list(df["status"]) == ["over_budget"]
-    assert "over_budget" in wb.results.table.value and "wb-failed" in wb.results.table.value
+    assert '<tr class="status-over_budget">' in wb.results.table.value
     assert is_png(wb.results.throughput) and is_png(wb.results.host_memory) and is_png(wb.results.pareto)
     assert "No recommendation" in wb.results.recommendation.value
     assert wb.progress.value == 1 and "done: 1 of 1 trials (1 failed" in wb.status.value
@@ -270,7 +270,7 @@ def test_run_sweep_then_decide_export_and_reopen(tmp_path):
     assert "done: 2 of 2 trials (0 failed" in wb.status.value, wb.status.value
     df = load_results(tmp_path / "runs")
     assert list(df["status"]) == ["ok", "ok"]
-    assert wb.results.table.value.count("<tr>") == 3  # heading and two trials
+    assert wb.results.table.value.count('<tr class="status-ok">') == 2  # two trials
     for img in (wb.results.throughput, wb.results.host_memory, wb.results.pareto):
         assert is_png(img) and img.layout.display is None
 

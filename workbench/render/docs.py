@@ -4,9 +4,10 @@
     python -m workbench.render.docs notebooks docs/html --execute always
 
 Each notebook is executed (in a real kernel, through nbclient) when it has cells that never
-ran, then rendered with nbconvert's ``basic`` template (cells only) into a page of our own: one
-inline stylesheet, plots as inline PNG, no script at all, so nothing is fetched from a CDN and
-nothing is blank offline. Interactive widgets cannot run in a static page: their outputs are
+ran, then rendered with nbconvert's ``basic`` template (cells only) into a page of our own (the
+Jinja2 templates ``docs_page.html`` and ``docs_index.html`` in ``templates/``, autoescaped, like
+the report): one inline stylesheet, plots as inline PNG, no script at all, so nothing is fetched
+from a CDN and nothing is blank offline. Interactive widgets cannot run in a static page: their outputs are
 replaced with a note saying so, and the widget state is dropped. An ``index.html`` links the
 pages. The source notebooks are never modified.
 """
@@ -14,7 +15,6 @@ pages. The source notebooks are never modified.
 from __future__ import annotations
 
 import copy
-import html
 import os
 import re
 import sys
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.render.templating import render
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = ("<p class=\"widget-note\">An interactive widget was shown here. A static page cannot run "
@@ -34,54 +35,6 @@ _TAG = re.compile(r"<(?:script|img|link|iframe|source|video|audio|embed|object|i
 _TAG_REMOTE = re.compile(r"\b(?:src|href|data|srcset|poster)\s*=\s*" + _REMOTE, re.I)
 _STYLE = re.compile(r"<style\b[^>]*>(.*?)</style>|\bstyle\s*=\s*\"([^\"]*)\"", re.I | re.S)
 _CSS_REMOTE = re.compile(r"url\(\s*" + _REMOTE + r"|@import", re.I)
-
-STYLE = """
-body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328;
-       max-width: 1100px; margin: 2em auto; padding: 0 1em; }
-nav.top { font-size: 0.9em; margin-bottom: 1em; }
-.cell { margin: 0.6em 0; }
-.input_area { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6px; padding: 0.2em 0.8em; }
-pre { margin: 0.4em 0; overflow-x: auto; font: 13px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
-.output_area { padding: 0.2em 0.8em; }
-.output_area pre { white-space: pre-wrap; overflow-wrap: anywhere; }
-.output_stderr pre { background: #fff5f5; }
-.output_png img { max-width: 100%; height: auto; }
-table.dataframe { border-collapse: collapse; font-size: 0.9em; margin: 0.4em 0; }
-table.dataframe th, table.dataframe td { border: 1px solid #d0d7de; padding: 0.2em 0.6em; text-align: right; }
-table.dataframe thead th { background: #f6f8fa; }
-code { background: #f6f8fa; padding: 0 0.25em; border-radius: 4px; }
-.anchor-link { display: none; }
-.widget-note { border-left: 4px solid #d0d7de; padding-left: 0.8em; color: #57606a; }
-"""
-
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>{style}
-{highlight}</style>
-</head>
-<body>
-<nav class="top"><a href="index.html">All notebooks</a></nav>
-{body}
-</body>
-</html>
-"""
-
-INDEX = """<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Workbench notebooks</title><style>{style}</style></head>
-<body>
-<h1>Workbench notebooks</h1>
-<p>Each page is a notebook executed on {machine}; the numbers in it were measured there.</p>
-<ul>
-{items}
-</ul>
-</body>
-</html>
-"""
 
 
 def _need(module: str) -> Any:
@@ -141,13 +94,15 @@ def title_of(nb: Any, fallback: str) -> str:
 def render_html(nb: Any, title: str) -> str:
     """One standalone page for an executed notebook; raises if it would fetch anything."""
     _need("nbconvert")
+    from markupsafe import Markup
     from nbconvert import HTMLExporter
     from pygments.formatters import HtmlFormatter
 
     exporter = HTMLExporter(template_name="basic", exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(offline_view(nb))
-    page = PAGE.format(title=html.escape(title), style=STYLE, body=body,
-                       highlight=HtmlFormatter().get_style_defs(".highlight"))
+    # nbconvert's cells and pygments' stylesheet are HTML we made; the title is escaped.
+    page = render("docs_page.html", title=title, body=Markup(body),
+                  highlight=Markup(HtmlFormatter().get_style_defs(".highlight")))
     found = external_resources(page)
     if found:
         raise WorkbenchError(f"{title!r}: the page would load {found[0]!r} from the network")
@@ -203,9 +158,9 @@ def _write_index(out: Path, pages: list[tuple[Path, str]]) -> Path:
 
     env = environment()
     machine = f"{env.get('cpu_model')} ({env.get('cpu_count')} cores)" + (f", {env['gpu_name']}" if env.get("gpu_name") else "")
-    items = "\n".join(f'<li><a href="{html.escape(p.name)}">{html.escape(t)}</a></li>' for p, t in pages)
     index = out / "index.html"
-    index.write_text(INDEX.format(style=STYLE, machine=html.escape(machine), items=items), encoding="utf-8")
+    index.write_text(render("docs_index.html", machine=machine, pages=[(p.name, t) for p, t in pages]),
+                     encoding="utf-8")
     return index
 
 

@@ -9,9 +9,6 @@ No URL outside the file is referenced: no CDN, no web fonts, images inline.
 
 from __future__ import annotations
 
-import base64
-import io
-import math
 import os
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -19,51 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from workbench.analysis import Recommendation, fit_memory_model, max_batch_for_budget, recommend
 from workbench.config import format_bytes
 from workbench.engine.search import read_search
 from workbench.render import plots
+from workbench.render.columns import REPORT, is_missing, table_data
+from workbench.render.figures import data_uri, figure_png
+from workbench.render.templating import render
 
 REPORT_FILE = "report.html"
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def _fmt(fmt: Callable[[Any], str]) -> Callable[[Any], str]:
-    return lambda v: "n/a" if _missing(v) else fmt(v)
-
-
-# (column, heading, formatter) for the full results table
-TABLE: list[tuple[str, str, Callable[[Any], str]]] = [
-    ("model", "model", _fmt(str)), ("dataset", "data", _fmt(str)), ("pipeline", "pipeline", _fmt(str)),
-    ("precision", "precision", _fmt(str)), ("batch_size", "batch", _fmt(lambda v: f"{int(v)}")),
-    ("status", "status", _fmt(str)), ("throughput_ips", "images/s", _fmt(lambda v: f"{v:.1f}")),
-    ("latency_p50_s", "p50 ms", _fmt(lambda v: f"{v * 1e3:.2f}")),
-    ("latency_p90_s", "p90 ms", _fmt(lambda v: f"{v * 1e3:.2f}")),
-    ("latency_p99_s", "p99 ms", _fmt(lambda v: f"{v * 1e3:.2f}")),
-    ("first_batch_s", "first batch s", _fmt(lambda v: f"{v:.2f}")),
-    ("host_baseline_bytes", "host baseline", _fmt(format_bytes)),
-    ("host_peak_bytes", "host peak", _fmt(format_bytes)),
-    ("gpu_peak_bytes", "GPU peak", _fmt(format_bytes)),
-    ("gpu_device_peak_bytes", "GPU device peak", _fmt(format_bytes)),
-    ("drift_max_abs", "max |diff|", _fmt(lambda v: f"{v:.2g}")),
-    ("top1_agreement", "top-1 agree", _fmt(lambda v: f"{v * 100:.1f} %")),
-    ("accuracy", "accuracy", _fmt(lambda v: f"{v * 100:.1f} %")),
-    ("error", "error", _fmt(str)),
-]
-
-
-def figure_png(draw: Callable[..., Any], df: pd.DataFrame, **kwargs: Any) -> str:
-    """Draw one plot on a fresh pyplot-free figure; return it as a ``data:`` PNG URI."""
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
-    draw(df, ax=fig.add_subplot(), **kwargs)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return lambda v: "n/a" if is_missing(v) else fmt(v)
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -78,16 +44,6 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix, "n/a" if value is None else str(value))]
 
 
-def _environment(env: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = [(k, env.get(k)) for k in ("hostname", "platform", "python", "tensorflow", "keras", "numpy",
-                                      "cpu_model", "cpu_count")]
-    rows.append(("RAM", format_bytes(env["ram_total_bytes"]) if env.get("ram_total_bytes") else None))
-    rows.append(("GPU", env.get("gpu_name") or "none found"))
-    if env.get("gpu_driver"):
-        rows.append(("GPU driver", env["gpu_driver"]))
-    return [(k, "n/a" if v is None else str(v)) for k, v in rows]
-
-
 def default_budgets(df: pd.DataFrame) -> tuple[int | None, int | None]:
     """The budgets the sweep (or search) ran with, from the results header."""
     sweep = df.attrs.get("sweep") or {}
@@ -98,7 +54,46 @@ def default_budgets(df: pd.DataFrame) -> tuple[int | None, int | None]:
     return budget.get("host_bytes"), budget.get("gpu_bytes")
 
 
-def _memory_model(df: pd.DataFrame, host_budget: int | None, margin: float) -> list[dict[str, str]]:
+# One function per section, each returning plain values (strings, lists, dicts) for the template.
+
+def header_section(df: pd.DataFrame, title: str | None) -> dict[str, Any]:
+    """Title, time of writing and the trial counts by status."""
+    statuses = df["status"].astype(str).value_counts().to_dict() if len(df) else {}
+    models = sorted(map(str, df["model"].dropna().unique())) if len(df) else []
+    return {"title": title or f"Memory trade-offs: {', '.join(models) or 'no trials'}",
+            "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "counts": {"total": len(df), **statuses}}
+
+
+def budgets_section(host_budget: int | None, gpu_budget: int | None, margin: float, objective: str,
+                    note: str | None) -> dict[str, Any]:
+    """What the recommendation was asked for; ``note`` says where the budget came from."""
+    return {"host": _fmt(format_bytes)(host_budget), "gpu": _fmt(format_bytes)(gpu_budget),
+            "margin": f"{margin * 100:g} %", "objective": objective, "note": note}
+
+
+def recommendation_section(rec: Recommendation) -> dict[str, Any]:
+    """The recommended setting and why, or why there is none."""
+    return {"label": rec.label(), "reason": rec.reason, "notes": list(rec.notes), "found": rec.row is not None}
+
+
+def figures_section(df: pd.DataFrame, rec: Recommendation, host_budget: int | None, gpu_budget: int | None,
+                    margin: float) -> list[tuple[str, str]]:
+    """(caption, inline PNG) for each plot."""
+    return [(caption, data_uri(figure_png(plot, df, **options))) for caption, plot, options in (
+        ("Throughput vs batch size", plots.throughput_vs_batch, {}),
+        ("Peak host memory vs batch size", plots.memory_vs_batch,
+         {"kind": "host", "budget_bytes": host_budget, "margin": margin}),
+        ("Peak GPU memory vs batch size", plots.memory_vs_batch,
+         {"kind": "gpu", "budget_bytes": gpu_budget, "margin": margin}),
+        ("Memory vs throughput", plots.pareto_plot, {"recommendation": rec}),
+        ("Latency percentiles vs batch size", plots.latency_vs_batch, {}),
+        ("Agreement with float32 and accuracy", plots.drift_by_precision, {}),
+    )]
+
+
+def memory_model_section(df: pd.DataFrame, host_budget: int | None, margin: float) -> list[dict[str, str]]:
+    """The fitted memory model per series, and the largest batch the host budget allows."""
     rows = []
     for _, m in fit_memory_model(df).iterrows():
         best = (max_batch_for_budget(m["fixed_bytes"], m["per_image_bytes"], host_budget, margin)
@@ -114,51 +109,8 @@ def _memory_model(df: pd.DataFrame, host_budget: int | None, margin: float) -> l
     return rows
 
 
-def report_data(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_budget_bytes: int | None = None,
-                objective: str = "throughput", title: str | None = None, margin: float = 0.1,
-                search: dict[str, Any] | None = None, budget_note: str | None = None) -> dict[str, Any]:
-    """Everything the template shows, as plain values (strings, lists, dicts).
-
-    ``budget_note`` says where the budget came from, when it was not the user's.
-    """
-    sweep_host, sweep_gpu = default_budgets(df)
-    host_budget_bytes = host_budget_bytes or sweep_host
-    gpu_budget_bytes = gpu_budget_bytes or sweep_gpu
-    rec: Recommendation = recommend(df, host_budget_bytes=host_budget_bytes, gpu_budget_bytes=gpu_budget_bytes,
-                                    objective=objective, margin=margin)
-    figures = [
-        ("Throughput vs batch size", figure_png(plots.throughput_vs_batch, df)),
-        ("Peak host memory vs batch size", figure_png(plots.memory_vs_batch, df, kind="host", budget_bytes=host_budget_bytes,
-                                                    margin=margin)),
-        ("Peak GPU memory vs batch size", figure_png(plots.memory_vs_batch, df, kind="gpu", budget_bytes=gpu_budget_bytes,
-                                                   margin=margin)),
-        ("Memory vs throughput", figure_png(plots.pareto_plot, df, recommendation=rec)),
-        ("Latency percentiles vs batch size", figure_png(plots.latency_vs_batch, df)),
-        ("Agreement with float32 and accuracy", figure_png(plots.drift_by_precision, df)),
-    ]
-    statuses = df["status"].astype(str).value_counts().to_dict() if len(df) else {}
-    rows = [{"status": str(r["status"]), "cells": [fmt(r.get(col)) for col, _, fmt in TABLE]}
-            for r in df.to_dict("records")]
-    models = sorted(map(str, df["model"].dropna().unique())) if len(df) else []
-    return {
-        "title": title or f"Memory trade-offs: {', '.join(models) or 'no trials'}",
-        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "environment": _environment(df.attrs.get("environment") or {}),
-        "settings": _flatten(df.attrs.get("sweep") or {}),
-        "counts": {"total": len(df), **statuses},
-        "budgets": {"host": _fmt(format_bytes)(host_budget_bytes), "gpu": _fmt(format_bytes)(gpu_budget_bytes),
-                    "margin": f"{margin * 100:g} %", "objective": objective, "note": budget_note},
-        "recommendation": {"label": rec.label(), "reason": rec.reason, "notes": list(rec.notes),
-                           "found": rec.row is not None},
-        "memory_model": _memory_model(df, host_budget_bytes, margin),
-        "search": _search_view(search),
-        "figures": figures,
-        "headings": [head for _, head, _ in TABLE],
-        "rows": rows,
-    }
-
-
-def _search_view(search: dict[str, Any] | None) -> dict[str, Any] | None:
+def search_section(search: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The largest-batch search answer and its probes (None when no search ran)."""
     if not search:
         return None
     probes = [{"batch": p.get("batch_size"), "status": p.get("status"),
@@ -171,11 +123,50 @@ def _search_view(search: dict[str, Any] | None) -> dict[str, Any] | None:
             "limited_by": search.get("limited_by"), "probes": probes, "notes": search.get("notes") or []}
 
 
-def _environment_loader() -> Any:
-    from jinja2 import Environment, PackageLoader, StrictUndefined
+def results_section(df: pd.DataFrame) -> dict[str, Any]:
+    """Every trial, failed ones included, in the report's columns (the shared column spec)."""
+    return table_data(df, REPORT)
 
-    return Environment(loader=PackageLoader("workbench.render", "templates"), autoescape=True,
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+def settings_section(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """The sweep settings from the results header, flattened."""
+    return _flatten(df.attrs.get("sweep") or {})
+
+
+def environment_section(env: dict[str, Any]) -> list[tuple[str, str]]:
+    """The machine and versions the trials ran on."""
+    rows = [(k, env.get(k)) for k in ("hostname", "platform", "python", "tensorflow", "keras", "numpy",
+                                      "cpu_model", "cpu_count")]
+    rows.append(("RAM", format_bytes(env["ram_total_bytes"]) if env.get("ram_total_bytes") else None))
+    rows.append(("GPU", env.get("gpu_name") or "none found"))
+    if env.get("gpu_driver"):
+        rows.append(("GPU driver", env["gpu_driver"]))
+    return [(k, "n/a" if v is None else str(v)) for k, v in rows]
+
+
+def report_data(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_budget_bytes: int | None = None,
+                objective: str = "throughput", title: str | None = None, margin: float = 0.1,
+                search: dict[str, Any] | None = None, budget_note: str | None = None) -> dict[str, Any]:
+    """Everything the template shows, as plain values (strings, lists, dicts), one key per section.
+
+    ``budget_note`` says where the budget came from, when it was not the user's.
+    """
+    sweep_host, sweep_gpu = default_budgets(df)
+    host_budget_bytes = host_budget_bytes or sweep_host
+    gpu_budget_bytes = gpu_budget_bytes or sweep_gpu
+    rec = recommend(df, host_budget_bytes=host_budget_bytes, gpu_budget_bytes=gpu_budget_bytes,
+                    objective=objective, margin=margin)
+    return {
+        **header_section(df, title),
+        "budgets": budgets_section(host_budget_bytes, gpu_budget_bytes, margin, objective, budget_note),
+        "recommendation": recommendation_section(rec),
+        "figures": figures_section(df, rec, host_budget_bytes, gpu_budget_bytes, margin),
+        "memory_model": memory_model_section(df, host_budget_bytes, margin),
+        "search": search_section(search),
+        "table": results_section(df),
+        "settings": settings_section(df),
+        "environment": environment_section(df.attrs.get("environment") or {}),
+    }
 
 
 def build_report(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_budget_bytes: int | None = None,
@@ -184,7 +175,7 @@ def build_report(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_
     """The report as one standalone HTML string (plots inline, no external URL, all text escaped)."""
     data = report_data(df, host_budget_bytes=host_budget_bytes, gpu_budget_bytes=gpu_budget_bytes,
                        objective=objective, title=title, margin=margin, search=search, budget_note=budget_note)
-    return _environment_loader().get_template("report_page.html").render(**data)
+    return render("report_page.html", **data)
 
 
 def write_report(results_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None,

@@ -1,6 +1,6 @@
 """The panel's live results: trade-off plots, the results table and the recommendation.
 
-Figures are drawn with :class:`matplotlib.figure.Figure` on the Agg canvas (never pyplot:
+Figures are drawn by :func:`workbench.render.figures.figure_png` (a pyplot-free Agg figure:
 this runs off the main thread) and sent as PNG bytes into ``Image`` widgets, so an update is
 a trait change, safe from the sweep's thread, and the page needs no extra front-end.
 """
@@ -8,52 +8,28 @@ a trait change, safe from the sweep's thread, and the page needs no extra front-
 from __future__ import annotations
 
 import html
-import io
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as W
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from workbench.config import format_bytes
-from workbench.render.table import SHOWN, TEXT_COLUMNS, cell
-
-_TABLE_CSS = ("<style>.wb-results td,.wb-results th{padding:2px 8px;text-align:right;font-size:12px}"
-              ".wb-results tr.wb-failed td{color:#b00020}.wb-results td.wb-text{text-align:left}</style>")
+from workbench.render.columns import PANEL, table_data
+from workbench.render.figures import PANEL_DPI, PANEL_SIZE, figure_png
+from workbench.render.templating import render
 
 
 def results_table_html(df: pd.DataFrame) -> str:
-    """The results as an HTML table: units in the headings, ``n/a`` for missing figures."""
+    """The results as an HTML table (the shared column spec; every string escaped by the template)."""
     if df.empty:
         return "<i>no trials yet</i>"
-    cols = [c for c in SHOWN if c[0] in df.columns and c[0] != "host_baseline_bytes"]
-    head = "".join(f"<th>{h}</th>" for _, h, _ in cols)
-    rows = []
-    for _, row in df.iterrows():
-        cells = []
-        for col, _, fmt in cols:
-            value = row[col]
-            text = cell(col, value, fmt)
-            cls = " class='wb-text'" if col in TEXT_COLUMNS else ""
-            cells.append(f"<td{cls}>{html.escape(text)}</td>")
-        failed = " class='wb-failed'" if row.get("status") != "ok" else ""
-        rows.append(f"<tr{failed}>{''.join(cells)}</tr>")
-    return f"{_TABLE_CSS}<table class='wb-results'><tr>{head}</tr>{''.join(rows)}</table>"
+    return render("panel_table.html", table=table_data(df, PANEL))
 
 
-def figure_png(draw: Callable[[Axes], Any], *, size: tuple[float, float] = (4.6, 3.4)) -> bytes:
-    """Draw on a fresh Agg figure (no pyplot state) and return it as PNG bytes."""
-    fig = Figure(figsize=size, dpi=90)
-    FigureCanvasAgg(fig)
-    draw(fig.add_subplot())
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+def _png(plot: Any, df: pd.DataFrame, **options: Any) -> bytes:
+    """One plot at the panel's size."""
+    return figure_png(plot, df, size=PANEL_SIZE, dpi=PANEL_DPI, **options)
 
 
 def has_gpu_figures(df: pd.DataFrame) -> bool:
@@ -98,7 +74,7 @@ class ResultsView:
                     img.layout.display = "none"
                 self.recommendation.value = ""
                 return
-            self.throughput.value = figure_png(lambda ax: plots.throughput_vs_batch(df, ax=ax))
+            self.throughput.value = _png(plots.throughput_vs_batch, df)
             self.throughput.layout.display = None
             self._decide(df, **decide)
 
@@ -118,18 +94,16 @@ class ResultsView:
                                  objective=objective, margin=margin)
         self.decision = rec
         self.recommendation.value = recommendation_html(rec, host_budget_bytes, gpu_budget_bytes)
-        self.host_memory.value = figure_png(
-            lambda ax: plots.memory_vs_batch(df, ax=ax, kind="host", budget_bytes=host_budget_bytes))
+        self.host_memory.value = _png(plots.memory_vs_batch, df, kind="host", budget_bytes=host_budget_bytes)
         self.host_memory.layout.display = None
         if has_gpu_figures(df):
-            self.gpu_memory.value = figure_png(
-                lambda ax: plots.memory_vs_batch(df, ax=ax, kind="gpu", budget_bytes=gpu_budget_bytes))
+            self.gpu_memory.value = _png(plots.memory_vs_batch, df, kind="gpu", budget_bytes=gpu_budget_bytes)
             self.gpu_memory.layout.display = None
             self.gpu_note.value = ""
         else:
             self.gpu_memory.layout.display = "none"
             self.gpu_note.value = "<i>GPU memory: not available (these trials ran without a GPU)</i>"
-        self.pareto.value = figure_png(lambda ax: plots.pareto_plot(df, ax=ax, recommendation=rec))
+        self.pareto.value = _png(plots.pareto_plot, df, recommendation=rec)
         self.pareto.layout.display = None
 
 
