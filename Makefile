@@ -35,14 +35,18 @@ browser-deps:
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
 test: install browser-deps
-	$(PY) -m ruff check workbench tests bench
+	$(PY) -m ruff check workbench tests bench notebooks
+	$(PY) -m tests.notebooks.pairs
 	$(PY) -m pytest -q -ra
 
 unit: install
 	$(PY) -m pytest -q -m "not browser and not notebook and not slow"
 
+# Notebooks are edited as notebooks/*.py (py:percent) and paired with the .ipynb by jupytext:
+# the pairs check fails, with a diff, while an .ipynb differs from its .py (fix: jupytext --sync).
 lint: install
-	$(PY) -m ruff check workbench tests bench
+	$(PY) -m ruff check workbench tests bench notebooks
+	$(PY) -m tests.notebooks.pairs
 
 docs: install
 	$(PY) -m workbench.docs notebooks docs/html
