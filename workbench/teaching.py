@@ -1,0 +1,67 @@
+"""What the teaching notebooks (notebooks/02-05) share: text written from a run's numbers,
+claims checked against them, and one line per finished trial.
+
+A teaching notebook states its conclusions through :func:`claim`: the sentence is shown with
+its check, and the notebook stops when this run's numbers contradict it, so a notebook that
+runs to the end is one whose story matched the measurement. Nothing here imports TensorFlow;
+IPython is imported on first use, so the module loads wherever the package does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from workbench.config import format_bytes
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from workbench.engine.runner import TrialEvent
+
+CHECKED = "**✔ checked:** "
+CONTRADICTED = "**✘ contradicted by this run:** "
+
+
+class ClaimContradicted(AssertionError):
+    """A notebook's sentence that this run's numbers do not support.
+
+    An ``AssertionError``, so a notebook stops on it as on a failed ``assert``; unlike an
+    ``assert`` statement it is raised under ``python -O`` too.
+    """
+
+
+def say(text: str) -> None:
+    """Show ``text`` (Markdown, usually written from this run's numbers) as the cell's output."""
+    from IPython.display import Markdown, display  # a notebook dependency, needed only here
+
+    display(Markdown(text))
+
+
+def claim(holds: bool, text: str) -> None:
+    """Show a claim about this run's numbers with its check; raise when the numbers contradict it.
+
+    ``holds`` is the check itself (``per_image > input_bytes``), ``text`` the sentence it
+    supports. The sentence is shown either way, marked checked or contradicted, so a reader of
+    a failed run sees which sentence no longer holds; then :class:`ClaimContradicted` stops the
+    notebook with the sentence in its message.
+    """
+    holds = bool(holds)  # numpy booleans too
+    say((CHECKED if holds else CONTRADICTED) + text)
+    if not holds:
+        raise ClaimContradicted("the measurement contradicts the notebook's text: " + text)
+
+
+def progress(event: TrialEvent) -> None:
+    """A sweep's ``progress`` callback: one printed line per finished trial, with its status,
+    throughput and host peak (``n/a`` where a figure is missing)."""
+    if event.kind != "end" or event.result is None:
+        return
+    r = event.result
+    print(f"{event.index + 1}/{event.total} {r.pipeline:10} {r.precision:14} batch {r.batch_size:4}: "
+          f"{str(r.status):11} {r.throughput_ips:7.0f} images/s  peak host {format_bytes(r.host_peak_bytes)}",
+          flush=True)
+
+
+def is_ok(df: pd.DataFrame) -> pd.Series:
+    """Which rows of a results table (``load_results``) are trials that finished ``ok``."""
+    return df["status"].astype(str) == "ok"
