@@ -1,8 +1,9 @@
-"""A real JupyterLab on 127.0.0.1 and Debian's Chromium driven by Playwright.
+"""Debian's Chromium driven by Playwright, and a real JupyterLab on 127.0.0.1.
 
-JupyterLab is started by the test session itself on a free port, with its settings,
-workspaces and runtime files in a temporary folder, serving a temporary copy of
-``notebooks/``. Chromium comes from Debian (``make browser-deps``); Playwright's own browser
+One headless Chromium serves the whole session (``browser``); the notebook tests also get a
+JupyterLab (``lab``) and a fresh page in it (``page``). JupyterLab is started by the test
+session itself on a free port, with its settings, workspaces and runtime files in a temporary
+folder, serving a temporary copy of ``notebooks/``. Chromium comes from Debian (``make browser-deps``); Playwright's own browser
 download does not work offline, so it is pointed at ``/usr/bin/chromium``.
 """
 
@@ -23,12 +24,35 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Flags that work offline as root (see shared TESTING notes): no sandbox, no background traffic.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  "--disable-dev-shm-usage", "--disable-quic"]
 SETTINGS = {
     # Otherwise a news toast covers the page (and it tries the network).
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
     # Otherwise cells scrolled out of view are not in the DOM.
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium for the whole session, driven by Playwright's sync API
+    (a second sync_playwright() in the same process would fail). In CI a missing browser is a
+    failure, not a skip: `make test` installs it (make browser-deps)."""
+    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is missing at {CHROMIUM}: run `make browser-deps` (CI must run the browser tests)")
+        pytest.skip("Chromium is not installed (make browser-deps installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
 
 
 def _free_port() -> int:

@@ -13,7 +13,7 @@ import psutil
 import pytest
 from playwright.sync_api import expect
 
-from ..conftest import trial_processes
+from ..helpers import trial_processes
 
 pytestmark = pytest.mark.browser
 

@@ -19,7 +19,7 @@ from workbench.trial.images import FolderSource
 from workbench.trial.probes.host import HostPeak, self_check
 from workbench.trial.sources import NpySource, Source, build_source
 
-from ..inputs_helpers import BAD, GOOD, messy_folder, run_probe, write_npy
+from ..helpers import BAD, GOOD, messy_folder, run_probe, write_npy
 
 MIB = 2**20
 

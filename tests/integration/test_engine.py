@@ -19,7 +19,7 @@ from workbench.config import Budget, DataSpec, ModelSpec, SweepConfig, TimingSpe
 from workbench.engine.runner import run_sweep, run_trial
 from workbench.results import ResultStore, Status, load_results
 
-from ..conftest import FAST, ROOT
+from ..helpers import FAST, ROOT
 
 MIB = 2**20
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from workbench.config import DataSpec, ModelSpec, TimingSpec, TrialConfig
 from workbench.engine.runner import run_trial
 from workbench.results import Status
 
-from ..inputs_helpers import write_npy
+from ..helpers import write_npy
 
 pytestmark = pytest.mark.slow
 MIB = 2**20

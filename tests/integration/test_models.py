@@ -20,7 +20,7 @@ from workbench.engine.runner import run_sweep
 from workbench.errors import ConfigError
 from workbench.plan import check_applicable
 
-from ..inputs_helpers import run_probe
+from ..helpers import run_probe
 
 pytestmark = pytest.mark.slow
 

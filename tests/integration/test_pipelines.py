@@ -13,7 +13,7 @@ from workbench.errors import ConfigError
 from workbench.plan import expand
 from workbench.results import Status
 
-from ..inputs_helpers import BAD, GOOD, messy_folder, run_probe
+from ..helpers import BAD, GOOD, messy_folder, run_probe
 
 pytestmark = pytest.mark.slow
 

@@ -1,57 +1,31 @@
-"""The panel driven from Python: set widget values, press buttons, check what it does.
+"""The panel's controls driven from Python: set widget values, press buttons, check the result.
 
 Widgets work without a kernel (their messages go nowhere), so these tests exercise the same
-callbacks a browser would. Trials are real processes; the cheap ones are stopped early (a host
-budget the worker passes while importing TensorFlow, or Cancel), and one slow test runs two
-complete trials of the tiny model.
+callbacks a browser would. Nothing here runs a trial: the panel's runs, with real trial
+processes, are in tests/integration/test_panel_runs.py.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
-import time
-from pathlib import Path
 
 import ipywidgets as W
-import psutil
 import pytest
 
-from workbench import load_results
-from workbench.config import TimingSpec
-from workbench.results import ResultStore
+from workbench.config import DataSpec, TimingSpec
+from workbench.errors import ConfigError
 from workbench.ui import Workbench, jobs
-from workbench.ui.jobs import Job, JobRunner, Tally
+from workbench.ui.jobs import JobRunner, Tally, set_status
 
-from ..conftest import trial_processes
-
-FAST = {"warmup_batches": 1, "min_batches": 2, "min_duration": 0.0, "drift_samples": 0}
-
-
-def make(tmp_path: Path, **settings) -> Workbench:
-    base = {"model": "tiny", "data": "synthetic:64", "batch_sizes": "8", "out": str(tmp_path / "runs"), **FAST}
-    return Workbench(**{**base, **settings})
+from ..helpers import make_panel, trial_processes
 
 
 def error_groups(wb: Workbench) -> dict[str, str]:
     return {g: w.value for g, w in wb.form.messages.items() if w.value}
 
 
-def is_png(image) -> bool:
-    return bytes(image.value).startswith(b"\x89PNG")
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def test_settings_become_the_sweep_config(tmp_path):
-    wb = make(tmp_path, batch_sizes="2,4", precisions="float32,mixed_bfloat16",
+    wb = make_panel(tmp_path, batch_sizes="2,4", precisions="float32,mixed_bfloat16",
               pipelines="in_memory,batch_loop", host_budget="2GiB", timeout=30)
     cfg = wb.config()
     assert cfg.model.name == "tiny" and cfg.data.kind == "synthetic" and cfg.data.count == 64
@@ -65,8 +39,20 @@ def test_settings_become_the_sweep_config(tmp_path):
     assert error_groups(wb) == {}
 
 
+def test_typed_settings_set_the_same_controls_as_command_line_ones(tmp_path):
+    typed = make_panel(tmp_path, data=DataSpec("demo", count=20), batch_sizes=(2, 4), host_budget=2**30,
+                       image_size=(40, 48), precisions=("mixed_bfloat16", "float32"))
+    text = make_panel(tmp_path, data="demo:20", batch_sizes="2,4", host_budget="1GiB", image_size="40x48",
+                      precisions="float32,mixed_bfloat16")
+    assert typed.config() == text.config()
+    cfg = typed.config()
+    assert (cfg.data.kind, cfg.data.count, cfg.batch_sizes, cfg.budget.host_bytes) == ("demo", 20, (2, 4), 2**30)
+    assert cfg.model.image_size == (40, 48) and cfg.precisions == ("float32", "mixed_bfloat16")  # the order shown
+    assert make_panel(tmp_path, data=DataSpec("demo")).config().data.count is None  # all of it
+
+
 def test_powers_of_two_and_data_pickers(tmp_path):
-    wb = make(tmp_path)
+    wb = make_panel(tmp_path)
     shown = {name for name, w in wb.form.controls().items() if w.layout.display != "none"}
     assert {"model", "data_count", "batch_sizes", "out", "host_budget"} <= shown
     assert not {"model_path", "allow_unsafe", "data_path", "batch_min", "batch_max"} & shown
@@ -97,7 +83,7 @@ def test_powers_of_two_and_data_pickers(tmp_path):
     ("out", "", "out", "give a folder"),
 ])
 def test_a_bad_value_is_shown_next_to_its_control_and_blocks_run(tmp_path, control, value, group, says):
-    wb = make(tmp_path)
+    wb = make_panel(tmp_path)
     widget = getattr(wb.form, control)
     good = widget.value
     widget.value = value
@@ -109,7 +95,7 @@ def test_a_bad_value_is_shown_next_to_its_control_and_blocks_run(tmp_path, contr
 
 
 def test_choices_that_conflict_are_explained(tmp_path):
-    wb = make(tmp_path)
+    wb = make_panel(tmp_path)
     wb.form.pipelines["in_memory"].value = False
     assert "choose at least one" in wb.form.messages["pipelines"].value and wb.run_button.disabled
     wb.form.pipelines["stream"].value = True  # synthetic images exist only in memory
@@ -136,7 +122,7 @@ def test_choices_that_conflict_are_explained(tmp_path):
 
 
 def test_a_gpu_budget_without_a_gpu_is_a_note_not_an_error(tmp_path):
-    wb = make(tmp_path)
+    wb = make_panel(tmp_path)
     wb.env = {**wb.env, "gpus": []}  # this machine's real state (CI has no GPU either)
     wb.form.gpu_budget.value = "8GB"
     assert "no GPU here" in wb.form.messages["gpu_budget"].value and "wb-error" not in wb.form.messages["gpu_budget"].value
@@ -171,85 +157,12 @@ def test_unknown_setting_is_a_clear_error(tmp_path):
 
 
 def test_user_mistakes_on_buttons_become_messages(tmp_path):
-    wb = make(tmp_path)
+    wb = make_panel(tmp_path)
     wb.open_button.click()  # nothing there yet: a message, not a traceback
     assert "no results in" in wb.form.messages["out"].value and "error" in wb.status.value
     wb.search_button.click()  # Search needs a budget
     assert "needs a host or GPU budget" in wb.form.messages["host_budget"].value
     assert not wb.jobs.busy and trial_processes() == []
-
-
-def test_cancel_stops_the_running_trial_within_a_second(tmp_path):
-    wb = make(tmp_path, batch_sizes="1,2,4", min_duration=30.0)
-    wb.run_button.click()
-    wait_for(lambda: trial_processes(), 30, "the trial process")
-    assert wb.run_button.disabled and not wb.cancel_button.disabled and wb.jobs.busy
-    assert "trial 1 of 3 running" in wb.status.value
-    procs = trial_processes()
-    t0 = time.monotonic()
-    wb.cancel_button.click()
-    assert wb.wait(5), "the sweep thread did not end"
-    elapsed = time.monotonic() - t0
-    assert elapsed < 1.5, f"Cancel took {elapsed:.2f} s"
-    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs)
-    assert "cancelled" in wb.status.value and "0 of 3" in wb.status.value
-    assert not wb.run_button.disabled and wb.cancel_button.disabled
-    assert ResultStore(tmp_path / "runs").results() == []  # nothing half-measured is stored
-
-
-def test_cancel_lets_go_of_a_step_that_cannot_be_interrupted():
-    # Starting the trial process server or training the demo model cannot be interrupted; a
-    # body deaf to Cancel stands in for them here (the threads and widgets are real).
-    status, details, busy = W.HTML(), W.HTML(), []
-    runner = JobRunner(status, details, busy.append)
-    release, ended = threading.Event(), []
-
-    def deaf(job: Job) -> None:
-        release.wait(10)
-        ended.append("first")
-        if job.live:
-            status.value = "a late write from the first job"
-
-    runner.start("first", deaf)
-    time.sleep(0.2)
-    t0 = time.monotonic()
-    runner.request_cancel()
-    assert runner.wait(3) and time.monotonic() - t0 < 1.6
-    assert "cancelled before any trial process was running" in status.value and busy == [True, False]
-    started = []
-    runner.start("second", lambda job: started.append(job))
-    time.sleep(0.3)
-    assert started == [] and "wind down" in status.value  # it waits for the first to let go of the engine
-    release.set()
-    assert runner.wait(3) and ended == ["first"] and len(started) == 1
-    assert "late write" not in status.value
-
-
-def test_a_failed_trial_shows_in_table_plots_and_decision_at_once(tmp_path):
-    # 150 MB is passed while the worker imports TensorFlow: a real over_budget trial in ~2 s.
-    wb = make(tmp_path, host_budget="150MB")
-    t0 = time.monotonic()
-    wb.run_button.click()
-    assert time.monotonic() - t0 < 0.5 and wb.jobs.busy  # the kernel is free while it runs
-    assert wb.wait(60)
-    df = load_results(tmp_path / "runs")
-    assert list(df["status"]) == ["over_budget"]
-    assert '<tr class="status-over_budget">' in wb.results.table.value
-    assert is_png(wb.results.throughput) and is_png(wb.results.host_memory) and is_png(wb.results.pareto)
-    assert "No recommendation" in wb.results.recommendation.value
-    assert wb.progress.value == 1 and "done: 1 of 1 trials (1 failed" in wb.status.value
-    assert "not available" in wb.results.gpu_note.value  # no GPU here
-    assert not wb.csv_button.disabled and "tensorflow" not in sys.modules
-
-
-def test_search_reports_when_nothing_fits(tmp_path):
-    wb = make(tmp_path, host_budget="150MB")
-    wb.search_button.click()
-    assert wb.wait(90)
-    assert "no batch size fits" in wb.status.value, wb.status.value
-    df = load_results(tmp_path / "runs")
-    assert list(df["batch_size"]) == [1] and list(df["status"]) == ["over_budget"]
-    assert "over_budget" in wb.results.table.value
 
 
 def test_machine_line_names_the_gpu_or_says_not_available():
@@ -262,46 +175,48 @@ def test_machine_line_names_the_gpu_or_says_not_available():
     assert "GPU: NVIDIA H100 80GB HBM3 (80.00 GiB)" in machine_line({**env, "gpus": [gpu]})
 
 
-@pytest.mark.slow
-def test_run_sweep_then_decide_export_and_reopen(tmp_path):
-    wb = make(tmp_path, batch_sizes="4,16")
-    wb.run_button.click()
-    assert wb.wait(180), "sweep did not finish"
-    assert "done: 2 of 2 trials (0 failed" in wb.status.value, wb.status.value
-    df = load_results(tmp_path / "runs")
-    assert list(df["status"]) == ["ok", "ok"]
-    assert wb.results.table.value.count('<tr class="status-ok">') == 2  # two trials
-    for img in (wb.results.throughput, wb.results.host_memory, wb.results.pareto):
-        assert is_png(img) and img.layout.display is None
+def test_a_job_ends_when_cancel_reaches_it_and_the_next_one_starts_fresh():
+    # A body that stops when its flag is set, as run_sweep and search_batch do (real threads
+    # and widgets; the engine's own response to the flag is tested with real trials in
+    # tests/integration/test_panel_runs.py and test_launcher.py).
+    status, details, busy = W.HTML(), W.HTML(), []
+    runner = JobRunner(status, details, busy.append)
+    started, seen = threading.Event(), []
 
-    # No budget: the best throughput wins.
-    best = df.loc[df["throughput_ips"].idxmax()]
-    assert wb.results.decision.row["batch_size"] == best["batch_size"]
-    assert "Recommended" in wb.results.recommendation.value
-    # A budget that only the smaller peak fits, set afterwards: the decision follows, no re-run.
-    # (A budget holds for the larger of the one-pass and the all-passes peak.)
-    wb.margin.value = 0.0
-    worst = df[["host_peak_bytes", "host_peak_all_bytes"]].max(axis=1)
-    wb.form.host_budget.value = f"{int(worst.min())}"
-    row = wb.results.decision.row
-    assert row is not None and max(row["host_peak_bytes"], row["host_peak_all_bytes"]) <= worst.min()
-    wb.form.host_budget.value = "1MB"
-    assert wb.results.decision.row is None and "No recommendation" in wb.results.recommendation.value
-    assert len(ResultStore(tmp_path / "runs").results()) == 2
+    def body(cancel: threading.Event) -> None:
+        started.set()
+        seen.append(cancel.wait(10))
+        set_status(status, "stopped")
 
-    wb.csv_button.click()
-    csv = tmp_path / "runs" / "results.csv"
-    assert csv.exists() and len(csv.read_text().strip().splitlines()) == 3
-    assert "results.csv" in wb.links.value
-    wb.report_button.click()
-    reports = [p for p in (tmp_path / "runs").glob("*.html")]
-    assert reports and "<html" in reports[0].read_text().lower()
-    assert reports[0].name in wb.links.value
+    assert runner.start("first", body) and started.wait(5)
+    assert runner.busy and busy == [True]
+    assert not runner.start("second", lambda cancel: None), "one job at a time"
+    runner.request_cancel()
+    assert runner.wait(5) and not runner.busy
+    assert seen == [True] and busy == [True, False] and "stopped" in status.value
+    flags: list[threading.Event] = []
+    assert runner.start("second", flags.append) and runner.wait(5)
+    assert len(flags) == 1 and not flags[0].is_set()  # a fresh flag: the old Cancel does not stop it
 
-    # A fresh panel opens the folder without running anything.
-    before = (tmp_path / "runs" / "results.jsonl").read_bytes()
-    again = make(tmp_path)
-    again.open_button.click()
-    assert "opened" in again.status.value and again.results.table.value == wb.results.table.value
-    assert is_png(again.results.pareto) and not again.jobs.busy
-    assert (tmp_path / "runs" / "results.jsonl").read_bytes() == before and trial_processes() == []
+
+def test_a_job_error_is_one_line_and_a_bug_keeps_its_traceback():
+    status, details, busy = W.HTML(), W.HTML(), []
+    runner = JobRunner(status, details, busy.append)
+
+    def mistake(cancel: threading.Event) -> None:
+        raise ConfigError("data path 'x' does not exist")
+
+    def bug(cancel: threading.Event) -> None:
+        raise KeyError("oops")
+
+    assert runner.start("mistake", mistake) and runner.wait(5)
+    assert "error: data path &#x27;x&#x27; does not exist" in status.value and details.value == ""
+    assert runner.start("bug", bug) and runner.wait(5)
+    assert "unexpected error: KeyError" in status.value
+    assert "<details>" in details.value and "Traceback" in details.value and busy == [True, False] * 2
+
+
+def test_cancel_without_a_job_changes_nothing(tmp_path):
+    wb = make_panel(tmp_path)
+    wb.cancel_button.click()  # disabled in a browser; pressed here anyway
+    assert not wb.jobs.busy and not wb.jobs.cancel.is_set() and wb.status.value == ""

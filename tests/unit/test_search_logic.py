@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from workbench.cli import main
-from workbench.cli.search import parse_margin
+from workbench.cli.options import parse_margin
 from workbench.config import DataSpec, ModelSpec, TrialConfig
 from workbench.engine.search import SEARCH_FILE, ProbeEvent, search_batch
 from workbench.errors import ConfigError, WorkbenchError

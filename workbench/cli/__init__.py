@@ -1,47 +1,57 @@
-"""Command line: ``python -m workbench SUBCOMMAND ...`` (also the ``workbench`` script).
+"""Command line: ``python -m workbench COMMAND ...`` (also the ``workbench`` script).
 
-Each subcommand is a small module in :mod:`workbench.cli` with ``prepare_parser(parser)``
-and ``run(args) -> int``. ``main(argv)`` maps the workbench's own errors to a one-line message
-and exit code 2, so a user's typo never shows a traceback.
+Each command is a small module in :mod:`workbench.cli` with ``prepare_parser(parser)`` and
+``run(args) -> int``, listed once in :data:`COMMANDS`. Commands share option helpers
+(:mod:`workbench.cli.options`) and the sweep runner (:mod:`workbench.cli.progress`); none
+calls another. ``main(argv)`` maps the workbench's own errors to a one-line message and exit
+code 2, so a user's typo never shows a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from workbench.cli import demo, report, search, sweep
 from workbench.errors import WorkbenchError
 
-# name -> (module in workbench.cli, one-line help)
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "sweep": ("sweep", "run a sweep of trials and print the results table"),
-    "search": ("search", "find the largest batch size that fits a memory budget"),
-    "report": ("report", "write a standalone HTML report of a results folder"),
-    "demo": ("demo", "run the default demo sweep and write its report"),
-}
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name, one-line help, how to declare its options, how to run it."""
+
+    name: str
+    help: str
+    prepare_parser: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("sweep", "run a sweep of trials and print the results table", sweep.prepare_parser, sweep.run),
+    Command("search", "find the largest batch size that fits a memory budget", search.prepare_parser, search.run),
+    Command("report", "write a standalone HTML report of a results folder", report.prepare_parser, report.run),
+    Command("demo", "run the default demo sweep and write its report", demo.prepare_parser, demo.run),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``workbench`` parser with every command of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
         prog="workbench",
         description="Measure the memory / speed / accuracy trade-offs of Keras inference.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(f"workbench.cli.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"workbench.cli.{module_name}":
-                raise
-            continue  # a subcommand not built yet
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        module.prepare_parser(p)
-        p.set_defaults(_run=module.run)
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.prepare_parser(p)
+        p.set_defaults(_run=command.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``workbench ARGV``; the exit code (2 for a user's error, 130 when interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -13,28 +13,23 @@ import time
 import pandas as pd
 
 from workbench.cli.options import add_sweep_axes, add_trial_options, sweep_config
+from workbench.cli.progress import run_sweep_with_progress
 from workbench.config import PIPELINES, PRECISIONS, SweepConfig, format_bytes
 
 DEMO_MODEL = "demo"
 DEMO_DATA = "demo:600"  # the held-out images: accuracy on them means something
-DEMO_BATCHES = "8,64,512"
+DEMO_BATCHES = (8, 64, 512)
 DEMO_OUT = "runs/demo"
 
 
 def prepare_parser(p: argparse.ArgumentParser) -> None:
-    add_trial_options(p)
-    add_sweep_axes(p)
-    p.set_defaults(model=DEMO_MODEL, data=DEMO_DATA, out=DEMO_OUT, batch_sizes=DEMO_BATCHES,
-                   precisions=",".join(PRECISIONS), pipelines=",".join(PIPELINES))
-    for action in p._actions:  # the demo has defaults for what a sweep must be told
-        if action.dest in ("model", "out", "data"):
-            action.required = False
-            action.help = f"{action.help.split(' (default')[0]} (default {action.default})"
+    # The sweep's options with the demo's defaults: nothing is required.
+    add_trial_options(p, model=DEMO_MODEL, data=DEMO_DATA, out=DEMO_OUT)
+    add_sweep_axes(p, batch_sizes=DEMO_BATCHES, precisions=PRECISIONS, pipelines=PIPELINES)
     p.add_argument("--report", default=None, help="where to write the report (default OUT/report.html)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.cli.sweep import run as run_sweep_command
     from workbench.render.report import write_report
     from workbench.results import load_results
 
@@ -44,8 +39,7 @@ def run(args: argparse.Namespace) -> int:
           flush=True)
     _prepare(sweep)
     t0 = time.monotonic()
-    args.retry_failed = False
-    run_sweep_command(args)  # the sweep command's progress bar and table
+    run_sweep_with_progress(sweep, args.out)
     budget, note = sweep.budget.host_bytes, None
     if not budget:
         budget = teaching_budget(load_results(args.out))

@@ -1,31 +1,44 @@
-"""Options shared by the subcommands that run trials, and their conversion to configs.
+"""Options shared by the subcommands, and their conversion to configs.
 
-Defaults come from the config dataclasses, so the CLI, the panel and the Python API agree.
+Defaults come from the config dataclasses, so the CLI, the panel and the Python API agree
+(``tests/unit/test_parity.py`` checks each against the dataclass fields). A subcommand with
+defaults of its own (the demo) passes them here rather than editing the parser afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Sequence
 from dataclasses import fields
 
 from workbench.config import Budget, DataSpec, ModelSpec, SweepConfig, TimingSpec, parse_bytes
+from workbench.errors import ConfigError
 
 _TIMING = {f.name: f.default for f in fields(TimingSpec)}
 _BUDGET = {f.name: f.default for f in fields(Budget)}
 _SWEEP = {f.name: f.default for f in fields(SweepConfig)}
 
-DEFAULT_DATA = "synthetic:256"
+# Synthetic images at DataSpec's own default count ("synthetic:256").
+DEFAULT_DATA = DataSpec("synthetic").label
 
 
-def add_trial_options(p: argparse.ArgumentParser) -> None:
-    """Model, data, budgets and timing: what every trial needs."""
-    p.add_argument("--model", required=True,
-                   help="keras.applications name (mobilenet_v2, resnet50, ...), demo, tiny, or a .keras/.h5/SavedModel path")
+def _with_default(help_text: str, default: str | None) -> str:
+    return help_text if default is None else f"{help_text} (default {default})"
+
+
+def add_trial_options(p: argparse.ArgumentParser, *, model: str | None = None, data: str = DEFAULT_DATA,
+                      out: str | None = None) -> None:
+    """Model, data, budgets and timing: what every trial needs. ``model`` and ``out`` are
+    required unless a default is given."""
+    p.add_argument("--model", required=model is None, default=model,
+                   help=_with_default("keras.applications name (mobilenet_v2, resnet50, ...), demo, tiny, "
+                                      "or a .keras/.h5/SavedModel path", model))
     p.add_argument("--image-size", default=None, help="input size, 96 or 96x128 (default: the model's own)")
     p.add_argument("--allow-unsafe", action="store_true",
                    help="load .keras files with safe_mode off (only for files you trust: Lambda layers)")
-    p.add_argument("--data", default=DEFAULT_DATA,
-                   help=f"synthetic:COUNT, demo[:COUNT], an image folder or a .npy file (default {DEFAULT_DATA})")
+    p.add_argument("--data", default=data,
+                   help=_with_default("synthetic:COUNT, demo[:COUNT], an image folder or a .npy file", data))
     p.add_argument("--host-budget", default=None, help="host memory budget per trial, e.g. 1.5GB or 2GiB")
     p.add_argument("--gpu-budget", default=None, help="simulated GPU memory budget, e.g. 8GB (needs a GPU)")
     p.add_argument("--timeout", type=float, default=_BUDGET["timeout_s"], help="seconds per trial (default %(default)s)")
@@ -33,29 +46,49 @@ def add_trial_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-batches", type=int, default=_TIMING["min_batches"], help="timed batches at least (default %(default)s)")
     p.add_argument("--min-duration", type=float, default=_TIMING["min_duration_s"], help="timed seconds at least (default %(default)s)")
     p.add_argument("--drift-samples", type=int, default=_TIMING["drift_samples"], help="images compared with float32 (0: off; default %(default)s)")
-    p.add_argument("--out", required=True, help="results folder (re-running into it resumes)")
+    p.add_argument("--out", required=out is None, default=out,
+                   help=_with_default("results folder (re-running into it resumes)", out))
 
 
-def add_sweep_axes(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-sizes", default=",".join(map(str, _SWEEP["batch_sizes"])), help="comma-separated (default %(default)s)")
-    p.add_argument("--precisions", default=",".join(_SWEEP["precisions"]), help="float32, mixed_float16, mixed_bfloat16 (default %(default)s)")
-    p.add_argument("--pipelines", default=",".join(_SWEEP["pipelines"]), help="in_memory, batch_loop, stream (default %(default)s)")
+def add_sweep_axes(p: argparse.ArgumentParser, *, batch_sizes: Sequence[int] = _SWEEP["batch_sizes"],
+                   precisions: Sequence[str] = _SWEEP["precisions"],
+                   pipelines: Sequence[str] = _SWEEP["pipelines"]) -> None:
+    """The axes a sweep crosses; defaults are SweepConfig's unless given."""
+    p.add_argument("--batch-sizes", default=",".join(map(str, batch_sizes)), help="comma-separated (default %(default)s)")
+    p.add_argument("--precisions", default=",".join(precisions), help="float32, mixed_float16, mixed_bfloat16 (default %(default)s)")
+    p.add_argument("--pipelines", default=",".join(pipelines), help="in_memory, batch_loop, stream (default %(default)s)")
+
+
+def parse_margin(text: str) -> float:
+    """``10%`` or ``0.1`` -> 0.1."""
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ConfigError(f"margin {text!r} is malformed: write 10% or 0.1") from None
+    if not math.isfinite(value) or not 0 <= value < 1:
+        raise ConfigError(f"margin {text!r} must be from 0 to below 100 %, e.g. 10%")
+    return value
+
+
+def optional_bytes(text: str | None) -> int | None:
+    """A budget option: None when not given."""
+    return parse_bytes(text) if text else None
 
 
 def model_data_budget_timing(args: argparse.Namespace) -> tuple[ModelSpec, DataSpec, Budget, TimingSpec]:
+    """The parts of a trial that the options of :func:`add_trial_options` describe."""
     model = ModelSpec(args.model, image_size=args.image_size, allow_unsafe=args.allow_unsafe)
     data = DataSpec.parse(args.data)
-    budget = Budget(
-        host_bytes=parse_bytes(args.host_budget) if args.host_budget else None,
-        gpu_bytes=parse_bytes(args.gpu_budget) if args.gpu_budget else None,
-        timeout_s=args.timeout,
-    )
+    budget = Budget(host_bytes=optional_bytes(args.host_budget), gpu_bytes=optional_bytes(args.gpu_budget),
+                    timeout_s=args.timeout)
     timing = TimingSpec(warmup_batches=args.warmup_batches, min_batches=args.min_batches,
                         min_duration_s=args.min_duration, drift_samples=args.drift_samples)
     return model, data, budget, timing
 
 
 def sweep_config(args: argparse.Namespace) -> SweepConfig:
+    """The sweep that trial options and sweep axes describe (validated)."""
     model, data, budget, timing = model_data_budget_timing(args)
     return SweepConfig(model=model, data=data, pipelines=args.pipelines, precisions=args.precisions,
                        batch_sizes=args.batch_sizes, budget=budget, timing=timing)

@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from workbench.analysis import OBJECTIVES
-from workbench.cli.search import parse_margin
-from workbench.config import parse_bytes
+from workbench.cli.options import optional_bytes, parse_margin
 from workbench.errors import ConfigError
 
 
@@ -30,8 +29,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"results folder {args.results!r} does not exist: give the --out folder of a sweep or search")
     path = write_report(
         results, args.output,
-        host_budget_bytes=parse_bytes(args.host_budget) if args.host_budget else None,
-        gpu_budget_bytes=parse_bytes(args.gpu_budget) if args.gpu_budget else None,
+        host_budget_bytes=optional_bytes(args.host_budget), gpu_budget_bytes=optional_bytes(args.gpu_budget),
         objective=args.objective, margin=parse_margin(args.margin), title=args.title,
     )
     print(f"report: {path}")

@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import math
+from dataclasses import fields
 
-from workbench.cli.options import add_trial_options, model_data_budget_timing
+from workbench.cli.options import add_trial_options, model_data_budget_timing, parse_margin
 from workbench.config import PIPELINES, PRECISIONS, TrialConfig, format_bytes
-from workbench.engine.search import SEARCH_FILE, ProbeEvent, search_batch
+from workbench.engine.search import SEARCH_FILE, STRATEGIES, ProbeEvent, search_batch
 from workbench.errors import ConfigError
 
-
-def parse_margin(text: str) -> float:
-    """``10%`` or ``0.1`` -> 0.1."""
-    raw = str(text).strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise ConfigError(f"margin {text!r} is malformed: write 10% or 0.1") from None
-    if not math.isfinite(value) or not 0 <= value < 1:
-        raise ConfigError(f"margin {text!r} must be from 0 to below 100 %, e.g. 10%")
-    return value
+_TRIAL = {f.name: f.default for f in fields(TrialConfig)}
 
 
 def prepare_parser(p: argparse.ArgumentParser) -> None:
     add_trial_options(p)
-    p.add_argument("--precision", default="float32", help=f"one of {', '.join(PRECISIONS)} (default %(default)s)")
-    p.add_argument("--pipeline", default="in_memory", help=f"one of {', '.join(PIPELINES)} (default %(default)s)")
+    p.add_argument("--precision", default=_TRIAL["precision"], help=f"one of {', '.join(PRECISIONS)} (default %(default)s)")
+    p.add_argument("--pipeline", default=_TRIAL["pipeline"], help=f"one of {', '.join(PIPELINES)} (default %(default)s)")
     p.add_argument("--margin", default="10%", help="headroom kept under the budget, 10%% or 0.1 (default %(default)s)")
     p.add_argument("--max-batch", type=int, default=4096, help="largest batch size to consider (default %(default)s)")
-    p.add_argument("--strategy", default="model", choices=("model", "doubling"),
+    p.add_argument("--strategy", default="model", choices=STRATEGIES,
                    help="model: jump with the fitted memory model (default); doubling: plain doubling then bisecting")
     # The drift phase says nothing about memory: probes skip it unless asked.
     p.set_defaults(drift_samples=0)

@@ -1,36 +1,40 @@
-"""The panel's pickers: every option of ``workbench sweep``, with the CLI's defaults.
+"""The panel's pickers: every option of ``workbench sweep``, with the config dataclasses' defaults.
 
-The form speaks the CLI's language. Its defaults are what the CLI's own parser produces,
-:meth:`SweepForm.namespace` returns the ``argparse.Namespace`` that ``workbench sweep`` would
-parse, and the config is built by the CLI's own conversion
-(:func:`workbench.cli.options.sweep_config`). So the panel, the CLI and the config
-dataclasses cannot drift apart; ``tests/unit/test_parity.py`` checks that they do not.
+The form builds the configs (:class:`~workbench.config.ModelSpec`, ``DataSpec``, ``Budget``,
+``TimingSpec`` and the ``SweepConfig`` they make) from its widgets directly, with the parsing
+helpers of :mod:`workbench.config`. Its defaults are the dataclasses' field defaults, as the CLI's
+are; ``tests/unit/test_parity.py`` checks both against the fields. Settings are named like the
+CLI's options (``batch_sizes``, ``host_budget``), so ``workbench sweep --help`` documents them.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 import ipywidgets as W
 
-from workbench.cli import sweep as sweep_command
 from workbench.config import (
     APPLICATIONS,
     BUILTIN_MODELS,
     PIPELINES,
     PRECISIONS,
+    Budget,
     DataSpec,
+    ModelSpec,
     SweepConfig,
+    TimingSpec,
     parse_bytes,
+    parse_int_list,
 )
 from workbench.errors import ConfigError
-from workbench.ui.checks import DATA_LABELS, check_options
+from workbench.ui.checks import DATA_LABELS, check_sweep
 
 DEFAULT_MODEL = "demo"  # the CLI requires --model; the panel starts on the trained demo model
-DEFAULT_OUT = "runs/workbench"
+DEFAULT_OUT = "runs/workbench"  # the CLI requires --out
+DEFAULT_DATA = DataSpec("synthetic")  # synthetic images at DataSpec's own default count
 MODEL_FILE = "__file__"  # the model picker's "your model file" entry
 MODEL_NAMES = (*sorted(BUILTIN_MODELS, key=lambda n: n != "demo"), *sorted(APPLICATIONS))
 # Messages are shown next to these groups of controls ("general" sits under the buttons).
@@ -39,15 +43,26 @@ GROUPS = ("model", "image_size", "data", "pipelines", "precisions", "batch_sizes
 _STYLE = {"description_width": "110px"}
 
 
+def _field_defaults(cls: type) -> dict[str, Any]:
+    return {f.name: f.default for f in fields(cls)}
+
+
+_MODEL, _BUDGET, _TIMING, _SWEEP = (_field_defaults(c) for c in (ModelSpec, Budget, TimingSpec, SweepConfig))
+
+# Every setting of the panel, by the name of the CLI option it matches, with its default.
+DEFAULTS: dict[str, Any] = {
+    "model": DEFAULT_MODEL, "image_size": _MODEL["image_size"], "allow_unsafe": _MODEL["allow_unsafe"],
+    "data": DEFAULT_DATA, "host_budget": _BUDGET["host_bytes"], "gpu_budget": _BUDGET["gpu_bytes"],
+    "timeout": _BUDGET["timeout_s"], "warmup_batches": _TIMING["warmup_batches"],
+    "min_batches": _TIMING["min_batches"], "min_duration": _TIMING["min_duration_s"],
+    "drift_samples": _TIMING["drift_samples"], "out": DEFAULT_OUT, "batch_sizes": _SWEEP["batch_sizes"],
+    "precisions": _SWEEP["precisions"], "pipelines": _SWEEP["pipelines"],
+    "retry_failed": False,  # run_sweep's default: failed trials are kept, not run again
+}
+
+
 def _wide() -> W.Layout:
     return W.Layout(width="420px")  # a fresh Layout each: hiding one widget must not hide another
-
-
-def cli_defaults(model: str = DEFAULT_MODEL, out: str = DEFAULT_OUT) -> dict[str, Any]:
-    """The options ``workbench sweep --model MODEL --out OUT`` parses to, as a dict."""
-    parser = argparse.ArgumentParser()
-    sweep_command.prepare_parser(parser)
-    return vars(parser.parse_args(["--model", model, "--out", out]))
 
 
 def powers_of_two(low: int, high: int) -> tuple[int, ...]:
@@ -69,12 +84,12 @@ def _shown(widget: W.Widget, visible: bool) -> None:
 class SweepForm:
     """Widgets for model, data, axes, budgets, output folder and timing, and their validation.
 
-    ``settings`` are CLI option names with CLI-style values, e.g. ``model="tiny"``,
-    ``data="synthetic:64"``, ``batch_sizes="1,8"``, ``host_budget="2GB"``.
+    ``settings`` are named as in :data:`DEFAULTS` (the CLI's option names); values are typed
+    (``batch_sizes=(1, 8)``, ``data=DataSpec("demo")``) or written as on the command line
+    (``batch_sizes="1,8"``, ``data="synthetic:64"``, ``host_budget="2GB"``).
     """
 
     def __init__(self, **settings: Any) -> None:
-        d = cli_defaults()
         self.model = W.Dropdown(options=[*[(n, n) for n in MODEL_NAMES], ("your model file…", MODEL_FILE)],
                                 description="model", style=_STYLE)
         self.model_path = W.Text(placeholder="path to a .keras / .h5 file or a SavedModel folder",
@@ -110,12 +125,12 @@ class SweepForm:
         self.data_kind.observe(self._on_data_kind, "value")
         self.model.observe(lambda _: self._sync_visibility(), "value")
         self.batch_mode.observe(lambda _: self._sync_visibility(), "value")
-        self.set_values(**{**d, **settings})
+        self.set_values(**{**DEFAULTS, **settings})
 
-    # -- values in the CLI's language ------------------------------------------------------
+    # -- setting values ----------------------------------------------------------------------
 
     def controls(self) -> dict[str, W.Widget]:
-        """The main widget of each option (by CLI name), for tests and CSS classes."""
+        """The main widget of each option, for tests and CSS classes."""
         return {
             "model": self.model, "model_path": self.model_path, "allow_unsafe": self.allow_unsafe,
             "image_size": self.image_size, "data_kind": self.data_kind, "data_count": self.data_count,
@@ -130,11 +145,11 @@ class SweepForm:
         }
 
     def set_values(self, **values: Any) -> None:
-        """Set controls from CLI-style values (``batch_sizes="1,8"``, ``data="demo:100"``)."""
-        unknown = set(values) - set(cli_defaults())
+        """Set controls from typed or command-line values (``batch_sizes=(1, 8)`` or ``"1,8"``)."""
+        unknown = set(values) - set(DEFAULTS)
         if unknown:
             raise ConfigError(f"Workbench: unknown setting(s) {', '.join(sorted(unknown))}; "
-                              f"use the CLI's option names: {', '.join(sorted(cli_defaults()))}")
+                              f"use the CLI's option names: {', '.join(sorted(DEFAULTS))}")
         if "model" in values:
             name = str(values["model"])
             if name.lower() in MODEL_NAMES:
@@ -142,7 +157,11 @@ class SweepForm:
             else:
                 self.model.value, self.model_path.value = MODEL_FILE, name
         if "data" in values:
-            self._set_data(str(values["data"]))
+            data = values["data"]
+            if isinstance(data, DataSpec):
+                self._set_data_spec(data)
+            else:
+                self._set_data(str(data))
         for key in ("image_size", "host_budget", "gpu_budget"):
             if key in values:
                 v = values[key]
@@ -162,11 +181,19 @@ class SweepForm:
                 getattr(self, key).value = values[key]
         self._sync_visibility()
 
+    def _set_data_spec(self, spec: DataSpec) -> None:
+        self.data_kind.value = spec.kind
+        if spec.kind in ("synthetic", "demo"):
+            self.data_count.value = spec.count or 0  # demo without a count: all of it (0)
+        else:
+            self.data_path.value = spec.path or ""
+
     def _set_data(self, text: str) -> None:
+        # Lenient on purpose: a path that does not exist yet is shown, with its error.
         head, _, tail = text.strip().partition(":")
         if head in ("synthetic", "demo"):
             self.data_kind.value = head
-            self.data_count.value = int(tail) if tail.isdigit() else (0 if head == "demo" else 256)
+            self.data_count.value = int(tail) if tail.isdigit() else (0 if head == "demo" else DEFAULT_DATA.count)
         else:
             self.data_kind.value = "npy" if text.strip().lower().endswith(".npy") else "folder"
             self.data_path.value = text.strip()
@@ -176,7 +203,7 @@ class SweepForm:
         if change["new"] == "demo" and change["old"] == "synthetic":
             self.data_count.value = 0
         elif change["new"] == "synthetic" and self.data_count.value == 0:
-            self.data_count.value = DataSpec.parse(cli_defaults()["data"]).count or 256
+            self.data_count.value = DEFAULT_DATA.count
         self._sync_visibility()
 
     def _sync_visibility(self) -> None:
@@ -192,51 +219,52 @@ class SweepForm:
         _shown(self.batch_min, pow2)
         _shown(self.batch_max, pow2)
 
-    def data_text(self) -> str:
-        """The dataset as the CLI's ``--data`` writes it."""
+    # -- configs from the widgets (each raises ConfigError naming the problem) ---------------
+
+    def model_name(self) -> str:
+        """The model picked: a built-in or keras.applications name, or the file's path."""
+        return self.model_path.value.strip() if self.model.value == MODEL_FILE else self.model.value
+
+    def data_spec(self) -> DataSpec:
+        """The dataset picked; a path must be of the dataset type picked."""
         kind = self.data_kind.value
         if kind == "synthetic":
-            return f"synthetic:{self.data_count.value}"
+            return DataSpec(kind, count=self.data_count.value)
         if kind == "demo":
-            return "demo" if self.data_count.value == 0 else f"demo:{self.data_count.value}"
-        return self.data_path.value.strip()
+            return DataSpec(kind, count=self.data_count.value or None)  # 0: all of it
+        text = self.data_path.value.strip()
+        if not text:
+            raise ConfigError(f"data: give the path of {'an image folder' if kind == 'folder' else 'a .npy file'}")
+        spec = DataSpec.parse(text)
+        if spec.kind != kind:
+            raise ConfigError(f"data path {text!r} is {DATA_LABELS[spec.kind]!r}, not {DATA_LABELS[kind]!r}: "
+                              "pick the matching dataset type")
+        return spec
 
-    def batch_text(self) -> str:
+    def ticked(self, boxes: dict[str, W.Checkbox]) -> tuple[str, ...]:
+        """The names whose box is ticked, in the order shown."""
+        return tuple(name for name, box in boxes.items() if box.value)
+
+    def batch_sizes(self) -> tuple[int, ...]:
+        """The batch sizes typed, or the powers of two in the range picked."""
         if self.batch_mode.value == "pow2":
-            return ",".join(map(str, powers_of_two(self.batch_min.value, self.batch_max.value)))
-        return self.batch_list.value
+            return powers_of_two(self.batch_min.value, self.batch_max.value)
+        return parse_int_list(self.batch_list.value, "batch sizes")
 
-    def namespace(self) -> argparse.Namespace:
-        """The options as ``workbench sweep`` would parse them (no validation beyond types)."""
-        try:
-            batch = self.batch_text()
-        except ConfigError:
-            batch = ""
-        return argparse.Namespace(
-            model=self.model_path.value.strip() if self.model.value == MODEL_FILE else self.model.value,
-            image_size=self.image_size.value.strip() or None,
-            allow_unsafe=bool(self.allow_unsafe.value),
-            data=self.data_text(),
-            host_budget=self.host_budget.value.strip() or None,
-            gpu_budget=self.gpu_budget.value.strip() or None,
-            timeout=float(self.timeout.value),
-            warmup_batches=int(self.warmup_batches.value),
-            min_batches=int(self.min_batches.value),
-            min_duration=float(self.min_duration.value),
-            drift_samples=int(self.drift_samples.value),
-            out=self.out.value.strip(),
-            batch_sizes=batch,
-            precisions=",".join(n for n, b in self.precisions.items() if b.value),
-            pipelines=",".join(n for n, b in self.pipelines.items() if b.value),
-            retry_failed=bool(self.retry_failed.value),
-        )
+    def timing(self) -> TimingSpec:
+        return TimingSpec(warmup_batches=self.warmup_batches.value, min_batches=self.min_batches.value,
+                          min_duration_s=self.min_duration.value, drift_samples=self.drift_samples.value)
+
+    def budget(self) -> Budget:
+        return Budget(host_bytes=_optional_bytes(self.host_budget.value),
+                      gpu_bytes=_optional_bytes(self.gpu_budget.value), timeout_s=self.timeout.value)
 
     def budgets(self) -> tuple[int | None, int | None]:
         """(host, GPU) budget in bytes; None where blank or malformed."""
         out = []
         for text in (self.host_budget.value, self.gpu_budget.value):
             try:
-                out.append(parse_bytes(text) if text.strip() else None)
+                out.append(_optional_bytes(text))
             except ConfigError:
                 out.append(None)
         return out[0], out[1]
@@ -245,7 +273,7 @@ class SweepForm:
 
     def validate(self) -> tuple[SweepConfig | None, dict[str, str]]:
         """The sweep config, or None and a message for each group of controls at fault."""
-        return check_options(self.namespace(), data_kind=self.data_kind.value, batch_text=self.batch_text)
+        return check_sweep(self)
 
     def show_errors(self, errors: dict[str, str], notes: dict[str, str] | None = None) -> None:
         """Put each message next to the control that caused it; clear the others. ``notes``
@@ -291,6 +319,11 @@ class SweepForm:
                 row([self.drift_samples, self.timeout, self.retry_failed]), m["timing"],
             ]),
         }
+
+
+def _optional_bytes(text: str) -> int | None:
+    """A budget: None when blank."""
+    return parse_bytes(text) if text.strip() else None
 
 
 def _escape(text: str) -> str:

@@ -69,101 +69,51 @@ class Tally:
         return format_duration(time.monotonic() - self.started_at)
 
 
-CANCEL_GRACE_S = 1.0  # how long Cancel waits for the job to notice before letting it go
-
-
-class Job:
-    """One background job: its cancel flag, and whether it still owns the panel's widgets."""
-
-    def __init__(self) -> None:
-        self.cancel = threading.Event()
-        self.detached = False  # set when Cancel let it go: it must not touch the widgets again
-
-    @property
-    def live(self) -> bool:
-        return not self.detached
-
-
 class JobRunner:
-    """Runs one job at a time in the background; reports its end and any error in ``status``.
+    """Runs one job at a time in a background thread; reports its end and any error in ``status``.
 
-    The job runs in a worker thread watched by a second thread. The runner stops a trial's
-    process within a poll interval of Cancel, but some steps before the first trial cannot be
-    interrupted (starting the trial process server, training the demo model on first use).
-    When the job has not ended ``CANCEL_GRACE_S`` after Cancel, it is let go: it has no trial
-    running, it will start none (the runner checks the flag first, and ends any process it has
-    just launched at once), and it no longer writes to the panel. The panel is free again.
+    A job's body is handed the cancel flag, and the engine honours it at every step: while the
+    trial process server starts, while the demo model is trained, and within a poll interval
+    while a trial runs (its process is ended). So Cancel ends a job within about a second.
     """
 
     def __init__(self, status: W.HTML, details: W.HTML, on_busy: Callable[[bool], None]) -> None:
         self.status = status
         self.details = details
         self.on_busy = on_busy
-        self.job = Job()
+        self.cancel = threading.Event()  # the latest job's flag
         self.thread: threading.Thread | None = None
-        self.worker: threading.Thread | None = None  # the engine work of the latest job
-
-    @property
-    def cancel(self) -> threading.Event:
-        return self.job.cancel
 
     @property
     def busy(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
-    def start(self, name: str, body: Callable[[Job], None]) -> bool:
-        """Start ``body(job)`` in the background; False if a job is already running."""
+    def start(self, name: str, body: Callable[[threading.Event], None]) -> bool:
+        """Start ``body(cancel)`` in the background; False if a job is already running."""
         if self.busy:
             return False
-        self.job = Job()
+        self.cancel = threading.Event()
         self.details.value = ""
         self.on_busy(True)
-        self.thread = threading.Thread(target=self._watch, args=(name, body, self.job), name=f"workbench-{name}-watch",
+        self.thread = threading.Thread(target=self._run, args=(body, self.cancel), name=f"workbench-{name}",
                                        daemon=True)
         self.thread.start()
         return True
 
-    def _watch(self, name: str, body: Callable[[Job], None], job: Job) -> None:
+    def _run(self, body: Callable[[threading.Event], None], cancel: threading.Event) -> None:
         try:
-            # One job at a time uses the engine (trials share one process server): a job that
-            # Cancel let go must finish winding down before the next one starts.
-            previous = self.worker
-            if previous is not None and previous.is_alive():
-                set_status(self.status, "waiting for the cancelled run to wind down…")
-                while previous.is_alive() and not job.cancel.is_set():
-                    previous.join(0.05)
-                if job.cancel.is_set():
-                    set_status(self.status, "cancelled before it started")
-                    return
-            worker = threading.Thread(target=self._run, args=(body, job), name=f"workbench-{name}", daemon=True)
-            self.worker = worker
-            worker.start()
-            while worker.is_alive():
-                worker.join(0.05)
-                if job.cancel.is_set():
-                    worker.join(CANCEL_GRACE_S)
-                    if worker.is_alive():
-                        job.detached = True
-                        set_status(self.status, "cancelled before any trial process was running (it was still "
-                                                "being prepared); finished results are kept")
-                    break
+            body(cancel)
+        except WorkbenchError as exc:  # a user's mistake found late: one line, no traceback
+            set_status(self.status, f"error: {exc}", error=True)
+        except Exception as exc:  # a bug: say so, and keep the traceback inside the panel
+            set_status(self.status, f"unexpected error: {type(exc).__name__}: {exc}", error=True)
+            self.details.value = ("<details><summary>details</summary>"
+                                  f"<pre>{html.escape(traceback.format_exc())}</pre></details>")
         finally:
             self.on_busy(False)
 
-    def _run(self, body: Callable[[Job], None], job: Job) -> None:
-        try:
-            body(job)
-        except WorkbenchError as exc:  # a user's mistake found late: one line, no traceback
-            if job.live:
-                set_status(self.status, f"error: {exc}", error=True)
-        except Exception as exc:  # a bug: say so, and keep the traceback inside the panel
-            if job.live:
-                set_status(self.status, f"unexpected error: {type(exc).__name__}: {exc}", error=True)
-                self.details.value = ("<details><summary>details</summary>"
-                                      f"<pre>{html.escape(traceback.format_exc())}</pre></details>")
-
     def request_cancel(self) -> None:
-        self.job.cancel.set()
+        self.cancel.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job ends (for scripts and tests, never in a widget callback)."""

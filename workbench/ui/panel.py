@@ -7,9 +7,9 @@ while a trial runs; each finished trial re-draws the plots and grows the table.
 
 from __future__ import annotations
 
-import argparse
 import html
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ import ipywidgets as W
 
 from workbench import __version__
 from workbench.analysis import OBJECTIVES
-from workbench.cli.options import model_data_budget_timing
 from workbench.config import SweepConfig, TrialConfig, format_bytes
 from workbench.engine.search import STRATEGIES
 from workbench.errors import ConfigError, WorkbenchError
@@ -42,8 +41,8 @@ def machine_line(env: dict[str, Any] | None = None) -> str:
 
 
 class Workbench:
-    """The panel. ``settings`` are the CLI's option names with CLI-style values, e.g.
-    ``Workbench(model="mobilenet_v2", batch_sizes="1,8,32", host_budget="2GB")``."""
+    """The panel. ``settings`` are named like the CLI's options, with typed or command-line
+    values, e.g. ``Workbench(model="mobilenet_v2", batch_sizes=(1, 8, 32), host_budget="2GB")``."""
 
     def __init__(self, **settings: Any) -> None:
         self.env = environment()
@@ -171,27 +170,6 @@ class Workbench:
 
     # -- actions -----------------------------------------------------------------------------
 
-    def options(self, command: str = "sweep") -> dict[str, Any]:
-        """The options of ``workbench COMMAND`` (sweep, search or report) as the panel sets them
-        now, by the CLI's names (``dest``); the panel calls the API with exactly these."""
-        sweep = vars(self.form.namespace())
-        if command == "sweep":
-            return sweep
-        decide = {"host_budget": sweep["host_budget"], "gpu_budget": sweep["gpu_budget"],
-                  "margin": float(self.margin.value)}
-        if command == "search":
-            axes = ("batch_sizes", "precisions", "pipelines", "retry_failed")
-            return {**{k: v for k, v in sweep.items() if k not in axes}, **decide,
-                    # one series is searched: the first one ticked (the CLI's --precision/--pipeline)
-                    "precision": (sweep["precisions"] or ",").split(",")[0],
-                    "pipeline": (sweep["pipelines"] or ",").split(",")[0],
-                    "max_batch": int(self.max_batch.value), "strategy": self.strategy.value,
-                    "drift_samples": 0}  # drift says nothing about memory: probes skip it, as in the CLI
-        if command == "report":
-            return {"results": sweep["out"], "output": None, **decide, "objective": self.objective.value,
-                    "title": self.title.value.strip() or None}
-        raise ValueError(f"no such command {command!r}: sweep, search or report")
-
     def config(self) -> SweepConfig:
         """The sweep the controls describe (a ConfigError naming the first problem otherwise)."""
         sweep, errors = self.form.validate()
@@ -199,28 +177,31 @@ class Workbench:
             raise ConfigError(next(iter(errors.values())))
         return sweep
 
+    def search_template(self) -> TrialConfig:
+        """The setting **Search** probes, at batch 1: the sweep's model, data, budget and timing
+        with the first pipeline and precision ticked. Probes skip the drift phase (it says
+        nothing about memory), as the CLI's search does by default."""
+        sweep = self.config()
+        return TrialConfig(model=sweep.model, data=sweep.data, pipeline=sweep.pipelines[0],
+                           precision=sweep.precisions[0], batch_size=1, budget=sweep.budget,
+                           timing=replace(sweep.timing, drift_samples=0))
+
     def run(self) -> None:
         """Start the sweep in the background (what **Run sweep** does)."""
         sweep, out = self.config(), self.form.out.value.strip()
-        retry = bool(self.options("sweep")["retry_failed"])
-        self.jobs.start("sweep", sweep_body(self, sweep, out, retry_failed=retry))
+        self.jobs.start("sweep", sweep_body(self, sweep, out, retry_failed=bool(self.form.retry_failed.value)))
 
     def search(self) -> None:
         """Find the largest batch under the budget in the background (what **Search** does)."""
-        self.config()  # every control valid, or a message next to the one at fault
-        opts = self.options("search")
-        model, data, budget, timing = model_data_budget_timing(argparse.Namespace(**opts))
-        out = opts["out"]
+        template = self.search_template()  # every control valid, or a message next to the one at fault
+        budget = template.budget
         if budget.host_bytes is None and budget.gpu_bytes is None:
             self.form.show_errors({**self._errors, "host_budget": "Search needs a host or GPU budget, e.g. 2GB"})
             raise ConfigError("Search needs a host or GPU budget: set one, e.g. 2GB")
-        template = TrialConfig(model=model, data=data, pipeline=opts["pipeline"], precision=opts["precision"],
-                               batch_size=1, budget=budget, timing=timing)
-        margin, max_batch, strategy = opts["margin"], opts["max_batch"], opts["strategy"]
-
-        self.jobs.start("search", search_body(self, template, out, host_budget_bytes=budget.host_bytes,
-                                              gpu_budget_bytes=budget.gpu_bytes, margin=margin,
-                                              max_batch=max_batch, strategy=strategy))
+        self.jobs.start("search", search_body(self, template, self.form.out.value.strip(),
+                                              host_budget_bytes=budget.host_bytes, gpu_budget_bytes=budget.gpu_bytes,
+                                              margin=float(self.margin.value), max_batch=int(self.max_batch.value),
+                                              strategy=self.strategy.value))
 
     def cancel(self) -> None:
         """Stop the running job (what **Cancel** does): the running trial's process is ended."""
@@ -249,10 +230,10 @@ class Workbench:
         """Write the HTML report next to the results and link it."""
         from workbench.render.report import write_report
 
-        opts = self.options("report")
         host, gpu = self.form.budgets()
-        path = write_report(opts["results"], opts["output"], host_budget_bytes=host, gpu_budget_bytes=gpu,
-                            objective=opts["objective"], margin=opts["margin"], title=opts["title"])
+        path = write_report(self.form.out.value.strip(), None, host_budget_bytes=host, gpu_budget_bytes=gpu,
+                            objective=self.objective.value, margin=float(self.margin.value),
+                            title=self.title.value.strip() or None)
         self._link("HTML report", Path(path))
         return Path(path)
 

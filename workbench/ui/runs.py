@@ -1,13 +1,14 @@
 """The panel's background jobs: a sweep and a search, reporting into the panel's widgets.
 
 Each returns the body that :class:`~workbench.ui.jobs.JobRunner` runs off the main thread.
-The bodies only set widget traits, and stop touching the panel once Cancel has let them go
-(``job.live`` is False).
+The bodies only set widget traits (safe from a thread in ipywidgets 8), and pass the cancel
+flag on to the engine.
 """
 
 from __future__ import annotations
 
 import html
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from workbench.config import SweepConfig, TrialConfig, format_bytes
 from workbench.engine.runner import TrialEvent, run_sweep
 from workbench.engine.search import ProbeEvent, search_batch
 from workbench.plan import expand
-from workbench.ui.jobs import Job, Tally, set_status, ticking
+from workbench.ui.jobs import Tally, set_status, ticking
 
 if TYPE_CHECKING:
     from workbench.ui.panel import Workbench
@@ -31,11 +32,10 @@ def first_use_note(sweep: SweepConfig) -> str:
     return ""
 
 
-def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: bool = False) -> Callable[[Job], None]:
+def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: bool = False) -> Callable[[threading.Event], None]:
     """The sweep behind **Run sweep**: run, and after each trial re-draw the results."""
 
-    def body(job: Job) -> None:
-        cancel = job.cancel
+    def body(cancel: threading.Event) -> None:
         total = len(expand(sweep))
         tally = Tally(total)
         panel.progress.max, panel.progress.value, panel.progress.bar_style = total, 0, ""
@@ -44,8 +44,6 @@ def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: 
 
         def progress(event: TrialEvent) -> None:
             nonlocal last_refresh
-            if not job.live:
-                return
             if event.kind == "start":
                 tally.start()
                 tally.current = f"trial {event.index + 1} of {total} running: {event.trial.describe()}"
@@ -59,14 +57,12 @@ def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: 
                 last_refresh = time.monotonic()
 
         def status_text() -> str | None:
-            if cancel.is_set() or not job.live or not tally.current:
+            if cancel.is_set() or not tally.current:
                 return None
             return f"{tally.current} · {tally.done} of {total} done · {tally.time_left()}"
 
         with ticking(panel.status, status_text):
             run_sweep(sweep, out, progress=progress, cancel=cancel, retry_failed=retry_failed)
-        if not job.live:
-            return
         panel.show_results(out)
         summary = (f"{tally.done} of {total} trials ({tally.failed} failed, {tally.skipped} already done) "
                    f"in {tally.elapsed()}; results in {out}")
@@ -81,12 +77,11 @@ def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: 
 
 
 def search_body(panel: Workbench, template: TrialConfig, out: str, *, host_budget_bytes: int | None,
-                gpu_budget_bytes: int | None, margin: float, max_batch: int, strategy: str) -> Callable[[Job], None]:
+                gpu_budget_bytes: int | None, margin: float, max_batch: int, strategy: str) -> Callable[[threading.Event], None]:
     """The search behind **Search**: probe batch sizes, showing each probe as it ends."""
     host, gpu = host_budget_bytes, gpu_budget_bytes
 
-    def body(job: Job) -> None:
-        cancel = job.cancel
+    def body(cancel: threading.Event) -> None:
         tally = Tally(total=0)
         panel.progress.max, panel.progress.value, panel.progress.bar_style = 1, 0, ""
         under = " and ".join(f"{k} {format_bytes(v)}" for k, v in (("host", host), ("GPU", gpu)) if v)
@@ -94,8 +89,6 @@ def search_body(panel: Workbench, template: TrialConfig, out: str, *, host_budge
         set_status(panel.status, f"searching the largest batch for {what} under {under}")
 
         def progress(event: ProbeEvent) -> None:
-            if not job.live:
-                return
             if event.kind == "start":
                 tally.start()
                 bracket = f"fits up to {event.low}" + (f", fails from {event.high}" if event.high else "")
@@ -107,7 +100,7 @@ def search_body(panel: Workbench, template: TrialConfig, out: str, *, host_budge
                 panel.show_results(out)  # the probe appears on the memory curve at once
 
         def status_text() -> str | None:
-            if cancel.is_set() or not job.live or not tally.current:
+            if cancel.is_set() or not tally.current:
                 return None
             return f"{tally.current} · {tally.elapsed()} so far"
 
@@ -115,8 +108,6 @@ def search_body(panel: Workbench, template: TrialConfig, out: str, *, host_budge
             found = search_batch(template, out, host_budget_bytes=host, gpu_budget_bytes=gpu, margin=margin,
                                  max_batch=max_batch, progress=progress, cancel=cancel,
                                  strategy=strategy)
-        if not job.live:
-            return
         panel.show_results(out)
         panel.progress.value = panel.progress.max
         probes = f"{found.n_probes} probe(s) in {tally.elapsed()}"
