@@ -7,6 +7,9 @@ machine: every trial runs in its own process (TensorFlow is never imported here)
 first use, so ``import workbench`` does not import ipywidgets.
 """
 
+from importlib import metadata
+from typing import TYPE_CHECKING
+
 from workbench.config import (
     Budget,
     DataSpec,
@@ -22,7 +25,23 @@ from workbench.errors import ConfigError, WorkbenchError
 from workbench.plan import expand
 from workbench.results import COLUMNS, ResultStore, Status, TrialResult, environment, load_results
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:  # the lazily loaded names below, declared for type checkers and editors
+    from workbench.analysis import (
+        Recommendation,
+        fit_memory_model,
+        max_batch_for_budget,
+        pareto_frontier,
+        recommend,
+    )
+    from workbench.engine.prepare import prepare
+    from workbench.engine.search import SearchResult, search_batch
+    from workbench.render.report import build_report, write_report
+    from workbench.ui import Workbench
+
+try:
+    __version__ = metadata.version("tf-memory-workbench")
+except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "COLUMNS",
@@ -30,21 +49,32 @@ __all__ = [
     "ConfigError",
     "DataSpec",
     "ModelSpec",
+    "Recommendation",
     "ResultStore",
+    "SearchResult",
     "Status",
     "SweepConfig",
     "TimingSpec",
     "TrialConfig",
     "TrialEvent",
     "TrialResult",
+    "Workbench",
     "WorkbenchError",
+    "build_report",
     "environment",
     "expand",
+    "fit_memory_model",
     "format_bytes",
     "load_results",
+    "max_batch_for_budget",
+    "pareto_frontier",
     "parse_bytes",
+    "prepare",
+    "recommend",
     "run_sweep",
     "run_trial",
+    "search_batch",
+    "write_report",
 ]
 
 
@@ -52,6 +82,8 @@ __all__ = [
 # report functions matplotlib/Jinja2; ``import workbench`` stays light.
 _LAZY = {
     "Workbench": ("ui", "Workbench"),
+    "Recommendation": ("analysis", "Recommendation"),
+    "SearchResult": ("engine.search", "SearchResult"),
     "pareto_frontier": ("analysis", "pareto_frontier"),
     "recommend": ("analysis", "recommend"),
     "fit_memory_model": ("analysis", "fit_memory_model"),
@@ -73,4 +105,4 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return sorted({*globals(), *_LAZY})
