@@ -40,6 +40,9 @@ def add_sweep_axes(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-sizes", default=",".join(map(str, _SWEEP["batch_sizes"])), help="comma-separated (default %(default)s)")
     p.add_argument("--precisions", default=",".join(_SWEEP["precisions"]), help="float32, mixed_float16, mixed_bfloat16 (default %(default)s)")
     p.add_argument("--pipelines", default=",".join(_SWEEP["pipelines"]), help="in_memory, batch_loop, stream (default %(default)s)")
+    p.add_argument("--images", default=_SWEEP["images"],
+                   help="dataset sizes, comma-separated, e.g. 1000,4000,16000: each runs on the first K images "
+                        "of the data (default: the data's own count)")
 
 
 def model_data_budget_timing(args: argparse.Namespace) -> tuple[ModelSpec, DataSpec, Budget, TimingSpec]:
@@ -58,4 +61,5 @@ def model_data_budget_timing(args: argparse.Namespace) -> tuple[ModelSpec, DataS
 def sweep_config(args: argparse.Namespace) -> SweepConfig:
     model, data, budget, timing = model_data_budget_timing(args)
     return SweepConfig(model=model, data=data, pipelines=args.pipelines, precisions=args.precisions,
-                       batch_sizes=args.batch_sizes, budget=budget, timing=timing)
+                       batch_sizes=args.batch_sizes, budget=budget, timing=timing,
+                       images=getattr(args, "images", None))
