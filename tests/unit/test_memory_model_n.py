@@ -206,3 +206,18 @@ def test_budget_peak_is_the_larger_of_one_pass_and_all_passes():
     assert analysis.budget_peak(gpu, "gpu").tolist() == [7.0, 99.0]
     with pytest.raises(ValueError, match="'host' or 'gpu'"):
         analysis.budget_peak(df, "disk")
+
+
+def test_report_shows_each_term_and_the_largest_batch_at_the_largest_size():
+    from workbench.render.report import build_report
+
+    df = frame(plane(sizes=(1000, 16000), throughput_ips=100.0) + plane(pipeline="in_memory", sizes=(600,),
+                                                                         throughput_ips=90.0))
+    html = build_report(df, host_budget_bytes=2 * 10**9)
+    assert "per dataset image" in html and "6.45 KiB" in html  # the stream series' N term
+    limit = 2 * 10**9 * 0.9
+    stream_best = math.floor((limit - FIXED - PER_DATASET * 16000) / PER_IMAGE)
+    assert f"{stream_best} at 16,000 images" in html
+    assert "not measured" in html and "every trial predicted 600 images" in html  # in_memory: one size
+    in_memory_best = math.floor((limit - FIXED - PER_DATASET * 600) / PER_IMAGE)
+    assert f"{in_memory_best} at 600 images" in html
