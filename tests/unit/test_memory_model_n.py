@@ -221,3 +221,26 @@ def test_report_shows_each_term_and_the_largest_batch_at_the_largest_size():
     assert "not measured" in html and "every trial predicted 600 images" in html  # in_memory: one size
     in_memory_best = math.floor((limit - FIXED - PER_DATASET * 600) / PER_IMAGE)
     assert f"{in_memory_best} at 600 images" in html
+
+
+def test_the_search_judges_probes_by_the_budget_peak(tmp_path):
+    """One pass fits, the passes after it creep 100 MiB higher: the search must answer for the
+    creep (the budget peak), not for the first pass."""
+    from workbench.config import DataSpec, ModelSpec, TrialConfig
+    from workbench.engine.search import search_batch
+
+    fixed, per, creep = 600 * MIB, 1.5 * MIB, 100 * MIB
+    budget = int((fixed + per * 200.5) / 0.9)  # one-pass peaks fit up to batch 200
+
+    def probe(cfg):
+        result = wb.TrialResult.for_trial(cfg)
+        result.host_peak_bytes = fixed + per * cfg.batch_size
+        result.host_peak_all_bytes = result.host_peak_bytes + creep
+        return result
+
+    template = TrialConfig(model=ModelSpec("tiny"), data=DataSpec("synthetic", count=4096))
+    found = search_batch(template, tmp_path, host_budget_bytes=budget, probe=probe, max_probes=30)
+    limit = budget * 0.9
+    assert found.batch_size == math.floor((limit - fixed - creep) / per)  # 133, not 200
+    assert all(p <= limit for (_, _, p), fits in zip(found.probes, found.fits, strict=True) if fits)
+    assert all(p == fixed + per * b + creep for b, _, p in found.probes)  # the probes record the budget peak
