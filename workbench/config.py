@@ -282,7 +282,8 @@ class DataSpec(_Serialisable):
     def label(self) -> str:
         if self.kind in ("synthetic", "demo"):
             return f"{self.kind}:{self.count}" if self.count else self.kind
-        return f"{self.kind}:{Path(self.path or '').name}"
+        first = f"[:{self.count}]" if self.count else ""  # the first COUNT images of the file
+        return f"{self.kind}:{Path(self.path or '').name}{first}"
 
 
 @dataclass(frozen=True)
@@ -398,7 +399,15 @@ class TrialConfig(_Serialisable):
 
 @dataclass(frozen=True)
 class SweepConfig(_Serialisable):
-    """A sweep: one model and dataset, and the axes to cross (pipelines x precisions x batch sizes)."""
+    """A sweep: one model and dataset, and the axes to cross (pipelines x precisions x batch sizes,
+    and dataset sizes).
+
+    ``images``: dataset sizes to measure, each run on the first K images of the data (synthetic
+    data makes K images). None: the data's own count (``data.count``, or all of a file or folder).
+    Memory grows with the number of images as well as the batch (predict keeps every batch's
+    outputs; in-memory pipelines hold copies of the array), so two or more sizes let the memory
+    model separate the two.
+    """
 
     model: ModelSpec
     data: DataSpec
@@ -407,6 +416,7 @@ class SweepConfig(_Serialisable):
     batch_sizes: tuple[int, ...] = (1, 8, 32)
     budget: Budget = field(default_factory=Budget)
     timing: TimingSpec = field(default_factory=TimingSpec)
+    images: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", _spec(self.model, ModelSpec))
@@ -416,11 +426,17 @@ class SweepConfig(_Serialisable):
         object.__setattr__(self, "pipelines", parse_name_list(self.pipelines, PIPELINES, "pipelines"))
         object.__setattr__(self, "precisions", parse_name_list(self.precisions, PRECISIONS, "precisions"))
         object.__setattr__(self, "batch_sizes", parse_int_list(self.batch_sizes, "batch sizes"))
+        if self.images is not None and self.images != "":
+            object.__setattr__(self, "images", tuple(sorted(parse_int_list(self.images, "images"))))
+        else:
+            object.__setattr__(self, "images", None)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for key in ("pipelines", "precisions", "batch_sizes"):
             d[key] = list(d[key])
+        if d["images"] is not None:
+            d["images"] = list(d["images"])
         if d["model"]["image_size"] is not None:
             d["model"]["image_size"] = list(d["model"]["image_size"])
         return d

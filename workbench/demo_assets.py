@@ -30,6 +30,7 @@ VERSION = 1
 DEMO_SIZE = 32  # pixels a side of the cached images and of the demo model's input
 CLASSES = 10
 HELDOUT = 600  # the first images, kept out of training
+IMAGES = 1797  # images in the set (scikit-learn's digits): known without building the cache
 SEED = 1234
 EPOCHS = 15
 LEARNING_RATE = 2e-3
@@ -151,6 +152,8 @@ def digits_rgb(size: int = DEMO_SIZE) -> tuple[np.ndarray, np.ndarray]:
     big = np.stack([
         np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.BILINEAR)) for img in small
     ])
+    if len(big) != IMAGES:  # the size is checked against IMAGES before any trial: keep them equal
+        raise RuntimeError(f"scikit-learn's digits hold {len(big)} images, not {IMAGES}: update demo_assets.IMAGES")
     order = np.random.default_rng(SEED).permutation(len(big))
     x = np.repeat(big[order][..., None], 3, axis=-1)
     return np.ascontiguousarray(x), digits.target[order].astype(np.int64)

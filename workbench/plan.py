@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
-from workbench.config import SweepConfig, TrialConfig
-from workbench.engine.preflight import is_saved_model
+from workbench.config import DataSpec, SweepConfig, TrialConfig
+from workbench.engine.preflight import check_image_counts, is_saved_model
 from workbench.errors import ConfigError
 
 # Pipelines that read from disk batch by batch need data that lives on disk.
@@ -26,24 +27,37 @@ def check_applicable(trial: TrialConfig) -> None:
         )
 
 
-def expand(sweep: SweepConfig) -> list[TrialConfig]:
-    """The cartesian product of the sweep's axes, ordered precision, pipeline, batch size.
+def datasets(sweep: SweepConfig) -> list[DataSpec]:
+    """The data of each dataset size, smallest first: the sweep's data limited to its first K
+    images for each K of ``sweep.images`` (checked against what the data holds), or the data
+    itself when the sweep has no size axis."""
+    check_image_counts(sweep.data, sweep.images)
+    if not sweep.images:
+        return [sweep.data]
+    return [replace(sweep.data, count=k) for k in sorted(sweep.images)]
 
-    Batch sizes run from small to large within each series, so the curve grows in order and the
-    first failure marks where memory runs out. Every trial is checked before any runs.
+
+def expand(sweep: SweepConfig) -> list[TrialConfig]:
+    """The cartesian product of the sweep's axes, ordered dataset size, precision, pipeline,
+    batch size.
+
+    Smaller datasets run first (they are quicker and give the whole picture soonest; the
+    largest, likeliest to run out of memory, come last). Batch sizes run from small to large
+    within each series, so the curve grows in order and the first failure marks where memory
+    runs out. Every trial is checked before any runs.
     """
     trials = [
         TrialConfig(
             model=sweep.model,
-            data=sweep.data,
+            data=data,
             pipeline=pipeline,
             precision=precision,
             batch_size=batch,
             budget=sweep.budget,
             timing=sweep.timing,
         )
-        for precision, pipeline, batch in itertools.product(
-            sweep.precisions, sweep.pipelines, sorted(sweep.batch_sizes)
+        for data, precision, pipeline, batch in itertools.product(
+            datasets(sweep), sweep.precisions, sweep.pipelines, sorted(sweep.batch_sizes)
         )
     ]
     for trial in trials:

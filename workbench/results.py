@@ -124,6 +124,7 @@ class TrialResult:
             pipeline=cfg.pipeline,
             precision=cfg.precision,
             batch_size=cfg.batch_size,
+            images=cfg.data.count or 0,  # the size asked for; the worker records what it predicted
             host_budget_bytes=float(cfg.budget.host_bytes or NAN),
             gpu_budget_bytes=float(cfg.budget.gpu_bytes or NAN),
             started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

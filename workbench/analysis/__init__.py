@@ -1,17 +1,31 @@
 """From a results table to a decision: pure pandas, no TensorFlow, no I/O.
 
-``recommend`` (the frontier and the recommendation with its reason) and ``memory_model``
-(the fitted memory model and the largest batch under a budget).
+``recommend`` (the frontier and the recommendation with its reason), ``memory_model`` (the
+fitted memory model: fixed + per image of a batch + per image of the dataset, and the largest
+batch under a budget) and ``peaks`` (the one peak a budget is checked against).
 """
 
-from workbench.analysis.memory_model import fit_memory_model, max_batch_for_budget, predict_peak
+from workbench.analysis.memory_model import (
+    describe_terms,
+    fit_memory_model,
+    max_batch_at,
+    max_batch_for_budget,
+    memory_residuals,
+    predict_peak,
+)
+from workbench.analysis.peaks import at_largest_size, budget_peak
 from workbench.analysis.recommend import OBJECTIVES, Recommendation, pareto_frontier, recommend
 
 __all__ = [
     "OBJECTIVES",
     "Recommendation",
+    "at_largest_size",
+    "budget_peak",
+    "describe_terms",
     "fit_memory_model",
+    "max_batch_at",
     "max_batch_for_budget",
+    "memory_residuals",
     "pareto_frontier",
     "predict_peak",
     "recommend",

@@ -1,9 +1,26 @@
-"""A linear memory model: peak = fixed part + per-image part x batch size.
+"""A linear memory model: peak = fixed + per image x batch + per dataset image x N.
 
-The fixed part is what the process holds whatever the batch (the runtime, the weights, an
-in-memory dataset); the per-image part is what one more image in a batch adds (its input copy
-and its activations). Bytes per image is the figure that teaches: it says what a batch size
-costs before it is tried, and gives the largest batch for any budget.
+Three terms, each a size a user can act on:
+
+* **fixed**: what the process holds whatever the batch and the dataset: the runtime (TensorFlow's
+  libraries and allocator pools) and the weights;
+* **per image** (of a batch): what one more image in a batch adds: its input copy and its
+  activations, alive while that batch is predicted;
+* **per dataset image**: what one more image of the dataset adds: ``model.predict`` keeps every
+  batch's outputs and concatenates them at the end, and the in-memory pipelines hold copies of
+  the whole array. This term is why a sample's answer does not hold for the whole job.
+
+Fitted by least squares per (model, pipeline, precision) over both axes (batch size and the
+number of images N the trials predicted), on the **budget peak** (:mod:`.peaks`) by default.
+With a single N measured the N term is *not measured* (NaN, and said in a note), never 0: the
+fixed part then includes that N's outputs and copies.
+
+Where a straight line in batch does not fit (on this machine small batches bend the curve:
+the tiny model's residuals were -16, -15, +12, +27, -7 MiB at batches 1 ... 256), the smallest
+batch sizes are dropped while the line misses a point by more than :data:`STRAIGHT_TOLERANCE`
+of its peak and dropping them makes the line fit better, keeping at least :data:`MIN_BATCHES`
+sizes. The budget edge is where the large batches live, so that is where the line must hold;
+``min_batch``/``max_batch`` report the range it was fitted over, and the note says why.
 
 Pure functions over a results DataFrame (no TensorFlow, no I/O).
 """
@@ -12,14 +29,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from workbench.analysis.peaks import budget_peak
+from workbench.config import format_bytes
+from workbench.errors import ConfigError
+
 MODEL_KEYS = ("model", "pipeline", "precision")
 MODEL_COLUMNS = [
-    "fixed_bytes", "per_image_bytes", "r2", "n_points", "min_batch", "max_batch",
+    "fixed_bytes", "per_image_bytes", "per_dataset_image_bytes", "r2", "n_points",
+    "min_batch", "max_batch", "min_images", "max_images", "max_residual_bytes", "note",
 ]
+STRAIGHT_TOLERANCE = 0.02  # a line fits a point it misses by at most 2 % of that point's peak
+MIN_BATCHES = 3  # the batch range is never cut to fewer sizes than this
 
 
 def fit_line(batch: Sequence[float], peak: Sequence[float]) -> tuple[float, float, float]:
@@ -41,43 +66,261 @@ def fit_line(batch: Sequence[float], peak: Sequence[float]) -> tuple[float, floa
     return float(fixed), float(per_image), r2
 
 
+def fit_plane(batch: Sequence[float], images: Sequence[float], peak: Sequence[float]) -> tuple[float, float, float, float]:
+    """Least squares ``peak = fixed + per_image * batch + per_dataset_image * images``:
+    ``(fixed, per_image, per_dataset_image, r2)``.
+
+    A term whose axis was measured at one value only is NaN (then ``fixed`` includes its part
+    at that value); with neither axis varied, or the two varied together (so they cannot be
+    told apart), everything is NaN.
+    """
+    x, n, y = (np.asarray(v, dtype=float) for v in (batch, images, peak))
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, n, y = x[keep], n[keep], y[keep]
+    vary_b, vary_n = len(np.unique(x)) >= 2, len(np.unique(n[np.isfinite(n)])) >= 2 and np.isfinite(n).all()
+    if not (vary_b or vary_n):
+        return math.nan, math.nan, math.nan, math.nan
+    design = np.column_stack([np.ones_like(y), *([x] if vary_b else []), *([n] if vary_n else [])])
+    coef, _, rank, _ = np.linalg.lstsq(design, y, rcond=None)
+    if rank < design.shape[1]:
+        return math.nan, math.nan, math.nan, math.nan
+    residual = y - design @ coef
+    total = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(residual**2)) / total if total > 0 else math.nan
+    terms = list(coef[1:])
+    per_image = float(terms.pop(0)) if vary_b else math.nan
+    per_dataset = float(terms.pop(0)) if vary_n else math.nan
+    return float(coef[0]), per_image, per_dataset, r2
+
+
+def line_peak(fixed_bytes: float, per_image_bytes: float, batch_size: int) -> float:
+    """``fixed + per_image * batch`` (NaN where the line is unknown)."""
+    return float(fixed_bytes) + float(per_image_bytes) * int(batch_size)
+
+
+def _images(part: pd.DataFrame) -> pd.Series:
+    if "images" not in part:
+        return pd.Series(np.nan, index=part.index, dtype=float)
+    n = pd.to_numeric(part["images"], errors="coerce").astype(float)
+    return n.where(n > 0)
+
+
+def _predicted(fit: tuple[float, float, float, float], batch: pd.Series, images: pd.Series) -> pd.Series:
+    fixed, per_image, per_dataset, _ = fit
+    pred = pd.Series(fixed, index=batch.index, dtype=float)
+    if math.isfinite(per_image):
+        pred = pred + per_image * batch.astype(float)
+    if math.isfinite(per_dataset):
+        pred = pred + per_dataset * images
+    return pred
+
+
+def _worst(fit: tuple[float, float, float, float], part: pd.DataFrame) -> float:
+    """The largest miss of the fit over ``part``, as a fraction of each point's peak."""
+    miss = (part["_peak"] - _predicted(fit, part["batch_size"], part["_n"])).abs() / part["_peak"].abs()
+    return float(miss.max()) if len(miss) else math.nan
+
+
+def _fit(rows: pd.DataFrame) -> tuple[float, float, float, float]:
+    return fit_plane(rows["batch_size"], rows["_n"], rows["_peak"])
+
+
+def _fit_group(part: pd.DataFrame) -> tuple[tuple[float, float, float, float], pd.DataFrame, list[str]]:
+    """The fit of one group over the batch range where a line applies, the rows it used and
+    what to say about it."""
+    batches = sorted(part["batch_size"].astype(int).unique())
+    # Candidates: every batch range that keeps the largest sizes (and at least MIN_BATCHES).
+    # The first within tolerance wins (the fewest batches dropped); if none is, the one that
+    # misses least, so the line is right where the budget edge is.
+    best: tuple[float, int, tuple[float, float, float, float], pd.DataFrame] | None = None
+    full_worst = math.nan
+    for cut in range(max(len(batches) - MIN_BATCHES, 0) + 1):
+        rows = part[part["batch_size"] >= batches[cut]]
+        candidate = _fit(rows)
+        if not math.isfinite(candidate[0]):
+            break
+        miss = _worst(candidate, rows)
+        full_worst = miss if cut == 0 else full_worst
+        if best is None or miss < best[0]:
+            best = (miss, cut, candidate, rows)
+        if miss <= STRAIGHT_TOLERANCE:
+            break
+    if best is None:  # too few points for a fit at all
+        return _fit(part), part, []
+    worst, cut, current, used = best
+    batches = batches[cut:]
+    notes: list[str] = []
+    if len(used) < len(part):
+        notes.append(f"a straight line in batch does not fit below batch {batches[0]} (the line through every "
+                     f"batch missed by up to {full_worst * 100:.1f} % of the peak): fitted over batches "
+                     f"{batches[0]}-{batches[-1]}, where the large batches and the budget edge are")
+    if math.isfinite(worst) and worst > STRAIGHT_TOLERANCE:
+        notes.append(f"the fit misses a point by {worst * 100:.1f} % of its peak: predictions carry that error")
+    return current, used, notes
+
+
+def _not_measured_notes(fit: tuple[float, float, float, float], used: pd.DataFrame) -> list[str]:
+    notes = []
+    sizes = sorted(set(used["_n"].dropna().astype(int)))
+    if not math.isfinite(fit[0]):
+        return ["nothing to fit: one batch size and one dataset size (or both varied together)"]
+    if not math.isfinite(fit[2]) and math.isfinite(fit[0]):
+        seen = f"every trial predicted {sizes[0]:,} images" if len(sizes) == 1 else "the dataset size is unknown"
+        notes.append(f"per dataset image not measured: {seen}, so the fixed part includes their outputs and "
+                     "copies; measure two or more sizes (--images) to separate it")
+    if not math.isfinite(fit[1]) and math.isfinite(fit[0]):
+        notes.append(f"per image of a batch not measured: every trial used batch {int(used['batch_size'].iloc[0])}")
+    return notes
+
+
+def _prepared(df: pd.DataFrame, column: str | None, kind: str) -> pd.DataFrame:
+    """The ok trials with a finite peak, as ``_peak`` and their dataset size as ``_n``."""
+    if df.empty or "status" not in df:
+        return df.iloc[0:0].assign(_peak=[], _n=[])
+    peak = budget_peak(df, kind) if column is None else (
+        pd.to_numeric(df[column], errors="coerce").astype(float) if column in df else pd.Series(np.nan, index=df.index))
+    out = df.assign(_peak=peak, _n=_images(df))
+    return out[(out["status"].astype(str) == "ok") & np.isfinite(out["_peak"]) & np.isfinite(out["batch_size"].astype(float))]
+
+
 def fit_memory_model(
     df: pd.DataFrame,
     *,
-    column: str = "host_peak_bytes",
+    column: str | None = None,
+    kind: str = "host",
     by: Sequence[str] = MODEL_KEYS,
 ) -> pd.DataFrame:
     """Fit the memory model per (model, pipeline, precision) from the ok trials.
 
-    Returns one row per group with ``fixed_bytes``, ``per_image_bytes``, ``r2``, ``n_points``
-    (trials used), ``min_batch`` and ``max_batch`` (the range the fit has seen: predictions far
-    outside it are extrapolations). Failed trials are left out: a trial killed at the budget
-    recorded a lower bound, not its peak. Groups with a single batch size get NaN figures.
+    Fits the budget peak of ``kind`` (``host`` or ``gpu``: the larger of the one-pass and
+    all-passes peaks), or ``column`` when given. One row per group: ``fixed_bytes``,
+    ``per_image_bytes`` (one image of a batch), ``per_dataset_image_bytes`` (one image of the
+    dataset; NaN when one size was measured), ``r2``, ``n_points`` (trials used),
+    ``min_batch``/``max_batch`` (the batch range the line holds over), ``min_images``/
+    ``max_images`` (the sizes measured), ``max_residual_bytes`` (the largest miss over the
+    points used) and ``note`` (what was not measured, where the line was cut, in words).
+    Failed trials are left out: a trial killed at the budget recorded a lower bound, not its peak.
     """
     keys = [k for k in by if k in df.columns]
     columns = [*keys, *MODEL_COLUMNS]
-    if df.empty or column not in df.columns:
+    ok = _prepared(df, column, kind)
+    if ok.empty:
         return pd.DataFrame(columns=columns)
-    ok = df[(df["status"].astype(str) == "ok") & np.isfinite(pd.to_numeric(df[column], errors="coerce"))]
     rows = []
     for group, part in ok.groupby(keys, sort=True) if keys else [((), ok)]:
         group = group if isinstance(group, tuple) else (group,)
-        fixed, per_image, r2 = fit_line(part["batch_size"], part[column])
+        fit, used, notes = _fit_group(part)
+        residual = used["_peak"] - _predicted(fit, used["batch_size"], used["_n"])
+        sizes = used["_n"].dropna()
         rows.append({
             **dict(zip(keys, group, strict=True)),
-            "fixed_bytes": fixed,
-            "per_image_bytes": per_image,
-            "r2": r2,
-            "n_points": len(part),
-            "min_batch": int(part["batch_size"].min()),
-            "max_batch": int(part["batch_size"].max()),
+            "fixed_bytes": fit[0], "per_image_bytes": fit[1], "per_dataset_image_bytes": fit[2], "r2": fit[3],
+            "n_points": len(used),
+            "min_batch": int(used["batch_size"].min()), "max_batch": int(used["batch_size"].max()),
+            "min_images": int(sizes.min()) if len(sizes) else math.nan,
+            "max_images": int(sizes.max()) if len(sizes) else math.nan,
+            "max_residual_bytes": float(residual.abs().max()) if math.isfinite(fit[0]) else math.nan,
+            "note": "; ".join(_not_measured_notes(fit, used) + notes),
         })
     return pd.DataFrame(rows, columns=columns)
 
 
-def predict_peak(fixed_bytes: float, per_image_bytes: float, batch_size: int) -> float:
-    """The model's peak for one batch size (NaN where the model is unknown)."""
-    return float(fixed_bytes) + float(per_image_bytes) * int(batch_size)
+def memory_residuals(df: pd.DataFrame, *, column: str | None = None, kind: str = "host",
+                     by: Sequence[str] = MODEL_KEYS) -> pd.DataFrame:
+    """Every ok trial's measured peak beside the model's: one row per trial with the group
+    keys, ``batch_size``, ``images``, ``peak_bytes``, ``predicted_bytes``, ``residual_bytes``
+    (measured less predicted) and ``used`` (False for a batch below the range the line was
+    fitted over: its residual shows how far the line is from it)."""
+    keys = [k for k in by if k in df.columns]
+    out_columns = [*keys, "batch_size", "images", "peak_bytes", "predicted_bytes", "residual_bytes", "used"]
+    ok = _prepared(df, column, kind)
+    parts = []
+    for _, part in ok.groupby(keys, sort=True) if keys else [((), ok)]:
+        fit, used, _ = _fit_group(part)
+        predicted = _predicted(fit, part["batch_size"], part["_n"])
+        parts.append(part[keys].assign(batch_size=part["batch_size"].astype(int), images=part["_n"],
+                                       peak_bytes=part["_peak"], predicted_bytes=predicted,
+                                       residual_bytes=part["_peak"] - predicted, used=part.index.isin(used.index)))
+    if not parts:
+        return pd.DataFrame(columns=out_columns)
+    return pd.concat(parts)[out_columns].sort_values([*keys, "images", "batch_size"], kind="mergesort")
+
+
+def describe_terms(row: Any) -> list[str]:
+    """The three terms of one fitted row, each in bytes and with what it stands for."""
+    def size(value: Any) -> str:
+        return format_bytes(value) if value is not None and math.isfinite(float(value)) else "not measured"
+
+    sizes = (row.get("min_images"), row.get("max_images"))
+    known = all(v is not None and math.isfinite(float(v)) for v in sizes)
+    span = f" (measured from {int(sizes[0]):,} to {int(sizes[1]):,} images)" if known and sizes[0] != sizes[1] else ""
+    per_dataset = row.get("per_dataset_image_bytes")
+    if per_dataset is None or not math.isfinite(float(per_dataset)):
+        at = f" at {int(sizes[0]):,} images" if known else ""
+        third = (f"per dataset image: not measured (one dataset size{at}; the fixed part includes its outputs "
+                 "and copies): outputs and data copies of one image of the dataset")
+    else:
+        third = (f"per dataset image {size(per_dataset)}{span}: the outputs and data copies of one image of "
+                 "the dataset, held until the whole set is predicted")
+    return [
+        f"fixed {size(row.get('fixed_bytes'))}: the runtime and the weights, held whatever the batch and dataset",
+        f"per image of a batch {size(row.get('per_image_bytes'))} (over batches {int(row['min_batch'])}-"
+        f"{int(row['max_batch'])}): the input copy and activations of one image in a batch",
+        third,
+    ]
+
+
+def peak_at(row: Any, batch_size: int, images: int) -> float:
+    """A fitted row's peak at ``batch_size`` and ``images``: NaN where it cannot say (a term
+    not measured, asked for at another value than the one measured)."""
+    fixed, per_image, per_dataset = (float(row.get(k, math.nan)) for k in
+                                     ("fixed_bytes", "per_image_bytes", "per_dataset_image_bytes"))
+    if not math.isfinite(fixed):
+        return math.nan
+    peak = fixed
+    if math.isfinite(per_image):
+        peak += per_image * int(batch_size)
+    elif not int(row["min_batch"]) == int(batch_size) == int(row["max_batch"]):
+        return math.nan
+    if math.isfinite(per_dataset):
+        peak += per_dataset * int(images)
+    elif not float(row.get("min_images", math.nan)) == int(images) == float(row.get("max_images", math.nan)):
+        return math.nan
+    return peak
+
+
+def _group_row(df: pd.DataFrame, model: str | None, pipeline: str, precision: str, kind: str) -> Any:
+    if model is None:
+        models = sorted(set(map(str, df["model"].dropna()))) if "model" in df else []
+        if len(models) > 1:
+            raise ConfigError(f"the results hold several models ({', '.join(models)}): say which with model=")
+        model = models[0] if models else None
+    fits = fit_memory_model(df, kind=kind)
+    match = fits[(fits["model"] == model) & (fits["pipeline"] == pipeline) & (fits["precision"] == precision)]
+    return None if match.empty else match.iloc[0]
+
+
+def predict_peak(data: Any, *legacy: Any, pipeline: str | None = None, precision: str | None = None,
+                 batch_size: int | None = None, images: int | None = None, model: str | None = None,
+                 kind: str = "host") -> float:
+    """The predicted budget peak, in bytes, of a setting at ``batch_size`` and ``images``.
+
+    ``predict_peak(df, pipeline=..., precision=..., batch_size=..., images=..., model=None)``
+    fits the memory model on the results ``df`` (``model`` may be left out when they hold one)
+    and returns NaN where they cannot say: no fit for the setting, or the dataset-size term not
+    measured and ``images`` not the size that was measured. ``kind="gpu"`` for the GPU peak.
+    The older form ``predict_peak(fixed_bytes, per_image_bytes, batch_size)`` is kept for
+    existing callers (:func:`line_peak`).
+    """
+    if not isinstance(data, pd.DataFrame):
+        if len(legacy) != 2:
+            raise TypeError("predict_peak(df, *, pipeline, precision, batch_size, images) or "
+                            "predict_peak(fixed_bytes, per_image_bytes, batch_size)")
+        return line_peak(data, legacy[0], legacy[1])
+    if pipeline is None or precision is None or batch_size is None or images is None:
+        raise TypeError("predict_peak(df, ...) needs pipeline=, precision=, batch_size= and images=")
+    row = _group_row(data, model, pipeline, precision, kind)
+    return math.nan if row is None else peak_at(row, batch_size, images)
 
 
 def max_batch_for_budget(
@@ -92,7 +335,8 @@ def max_batch_for_budget(
 
     0 when nothing fits (the fixed part alone is over the limit) or the model is unknown (NaN).
     When memory does not grow with the batch (``per_image_bytes <= 0``, e.g. noise on a tiny
-    model) the budget sets no limit and ``cap`` is returned.
+    model) the budget sets no limit and ``cap`` is returned. For a dataset size other than the
+    one measured, use :func:`max_batch_at`.
     """
     if not 0 <= margin < 1:
         raise ValueError(f"margin {margin!r} must be at least 0 and below 1 (0.1 is 10 %)")
@@ -106,3 +350,14 @@ def max_batch_for_budget(
     if per_image_bytes <= 0:
         return int(cap)
     return int(min(cap, math.floor(room / float(per_image_bytes))))
+
+
+def max_batch_at(row: Any, budget_bytes: float, *, images: int, margin: float = 0.1,
+                 cap: int = 1 << 20) -> int | None:
+    """The largest batch of a fitted row whose peak at ``images`` stays under the budget less
+    the margin; 0 when nothing fits; None when the model cannot say (the line unknown, or the
+    dataset-size term not measured and ``images`` not the size measured)."""
+    base = peak_at({**dict(row), "per_image_bytes": 0.0}, 0, images)
+    if not math.isfinite(base) or not math.isfinite(float(row.get("per_image_bytes", math.nan))):
+        return None
+    return max_batch_for_budget(base, float(row["per_image_bytes"]), budget_bytes, margin, cap=cap)

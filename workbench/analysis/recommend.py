@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
 from workbench.config import format_bytes
 from workbench.errors import ConfigError
 
@@ -94,25 +95,13 @@ def _setting(row: Any) -> str:
     return f"batch {int(row['batch_size'])}, {row['precision']}, {row['pipeline']}"
 
 
-def _worst(df: pd.DataFrame, first: str, every: str) -> pd.Series:
-    """The larger of the one-pass peak and the all-passes peak: a budget must hold for a
-    program that calls predict again and again, whose peak creeps up with each call."""
-    a = df[first].astype(float) if first in df else pd.Series(np.nan, index=df.index)
-    if every not in df:
-        return a
-    return np.fmax(a, df[every].astype(float))
-
-
 def _host_peak(df: pd.DataFrame) -> pd.Series:
-    return _worst(df, "host_peak_bytes", "host_peak_all_bytes")
+    return budget_peak(df, "host")
 
 
 def _gpu_peak(df: pd.DataFrame) -> pd.Series:
-    """The allocator's peak (what a simulated budget limits); NVML's figure where TF has none."""
-    nan = pd.Series(np.nan, index=df.index)
-    alloc = _worst(df, "gpu_peak_bytes", "gpu_peak_all_bytes") if "gpu_peak_bytes" in df else nan
-    device = df["gpu_device_peak_bytes"].astype(float) if "gpu_device_peak_bytes" in df else nan
-    return alloc.where(np.isfinite(alloc), device)
+    """The allocator's budget peak (what a simulated budget limits); NVML's figure where TF has none."""
+    return budget_peak(df, "gpu")
 
 
 def _fits(df: pd.DataFrame, host_limit: float | None, gpu_limit: float | None) -> pd.Series:
@@ -157,12 +146,15 @@ def recommend(
     column, larger = OBJECTIVES[objective]
     if objective == "memory" and gpu_budget_bytes and not host_budget_bytes:
         column = "gpu_peak_bytes"
+    sizes, df = dataset_sizes(df), at_largest_size(df)
     ok = _ok(df)
     fitting = ok[_fits(ok, host_limit, gpu_limit) & np.isfinite(ok[column].astype(float))]
     common = dict(objective=objective, host_budget_bytes=host_budget_bytes,
                   gpu_budget_bytes=gpu_budget_bytes, margin=margin, candidates=len(fitting))
+    size_note = _size_note(sizes)
     if fitting.empty:
-        return Recommendation(row=None, reason=explain_nothing(df, host_limit, gpu_limit, **common), **common)
+        return Recommendation(row=None, reason=explain_nothing(df, host_limit, gpu_limit, **common),
+                              notes=size_note, **common)
     # Ties on the objective go to higher throughput, then to less memory.
     ordered = fitting.assign(_score=fitting[column].astype(float) * (-1 if larger else 1))
     ordered = ordered.sort_values(["_score", "throughput_ips", "host_peak_bytes"],
@@ -170,7 +162,16 @@ def recommend(
     best = ordered.drop(columns="_score").iloc[0]
     row = {k: _plain(v) for k, v in best.items()}
     reason, notes = explain(df, row, host_limit, gpu_limit, **common)
-    return Recommendation(row=row, reason=reason, notes=tuple(notes), **common)
+    return Recommendation(row=row, reason=reason, notes=(*notes, *size_note), **common)
+
+
+def _size_note(sizes: list[int]) -> tuple[str, ...]:
+    """Say which dataset size the answer is for, when the trials ran at several."""
+    if len(sizes) < 2:
+        return ()
+    return (f"the trials ran at {len(sizes)} dataset sizes ({', '.join(f'{n:,}' for n in sizes)} images): "
+            f"this answer is for the largest, {sizes[-1]:,} images; memory grows with the number of "
+            "images, and the memory model says by how much",)
 
 
 # ---------------------------------------------------------------- the reason, in plain words
@@ -210,10 +211,8 @@ def _gain(df: pd.DataFrame, row: dict[str, Any], objective: str) -> str:
 
 
 def _usage(row: dict[str, Any], kind: str, budget: int | None) -> str | None:
-    first, every = ("host_peak_bytes", "host_peak_all_bytes") if kind == "host" else ("gpu_peak_bytes", "gpu_peak_all_bytes")
-    values = [v for v in (row.get(first), row.get(every)) if v is not None and np.isfinite(v)]
-    value = max(values) if values else None
-    if value is None:
+    value = budget_peak(row, kind)
+    if not np.isfinite(value):
         return None if kind == "gpu" else "peak host not measured"
     if budget:
         return f"peak {kind} {format_bytes(value)} of your {format_bytes(budget)} budget"

@@ -30,10 +30,12 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.plan import expand
     from workbench.render.report import write_report
     from workbench.results import load_results
 
     sweep = sweep_config(args)  # validates everything before any trial starts
+    expand(sweep)  # ... and every trial (dataset sizes included) before the demo model is trained
     print(f"demo sweep: {sweep.model.label} | {sweep.data.label} | pipelines {', '.join(sweep.pipelines)} | "
           f"precisions {', '.join(sweep.precisions)} | batch sizes {', '.join(map(str, sweep.batch_sizes))}",
           flush=True)

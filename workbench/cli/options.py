@@ -57,6 +57,9 @@ def add_sweep_axes(p: argparse.ArgumentParser, *, batch_sizes: Sequence[int] = _
     p.add_argument("--batch-sizes", default=",".join(map(str, batch_sizes)), help="comma-separated (default %(default)s)")
     p.add_argument("--precisions", default=",".join(precisions), help="float32, mixed_float16, mixed_bfloat16 (default %(default)s)")
     p.add_argument("--pipelines", default=",".join(pipelines), help="in_memory, batch_loop, stream (default %(default)s)")
+    p.add_argument("--images", default=_SWEEP["images"],
+                   help="dataset sizes, comma-separated, e.g. 1000,4000,16000: each runs on the first K images "
+                        "of the data (default: the data's own count)")
 
 
 def parse_margin(text: str) -> float:
@@ -91,4 +94,5 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     """The sweep that trial options and sweep axes describe (validated)."""
     model, data, budget, timing = model_data_budget_timing(args)
     return SweepConfig(model=model, data=data, pipelines=args.pipelines, precisions=args.precisions,
-                       batch_sizes=args.batch_sizes, budget=budget, timing=timing)
+                       batch_sizes=args.batch_sizes, budget=budget, timing=timing,
+                       images=getattr(args, "images", None))

@@ -188,11 +188,44 @@ def check_image(path: Path) -> str | None:
     return None
 
 
-def check_data_spec(data: DataSpec) -> None:
-    """Cheap checks of data on disk before any trial: a .npy header, a folder with images."""
+def available_images(data: DataSpec) -> int | None:
+    """How many images the data holds, read without TensorFlow: a ``.npy`` header, a folder
+    scan (image files by name; corrupt ones are skipped later, in the trial), the demo set's
+    known size. None for synthetic data, which makes as many as asked for."""
     if data.kind == "npy":
-        npy_info(Path(data.path or ""))
-    elif data.kind == "folder":
+        return npy_info(Path(data.path or "")).count
+    if data.kind == "folder":
         files, _ = scan(Path(data.path or "").expanduser())
         if not files:
             raise ConfigError(f"image folder {data.path!r} has no .jpg/.jpeg/.png files")
+        return len(files)
+    if data.kind == "demo":
+        from workbench.demo_assets import IMAGES
+
+        return IMAGES
+    return None
+
+
+def check_image_counts(data: DataSpec, counts: tuple[int, ...] | None = None) -> None:
+    """Refuse, before any trial, a dataset size above what the data holds.
+
+    ``counts`` are a sweep's dataset sizes (``--images``); without them, the data's own count
+    (``demo:5000``) is checked. Each size runs on the first K images, so K must exist.
+    """
+    wanted = [k for k in (counts or ((data.count,) if data.count else ())) if k]
+    if not wanted or data.kind == "synthetic":
+        return
+    have = available_images(data)
+    if have is None or max(wanted) <= have:
+        return
+    what = {"npy": f"the .npy file {Path(data.path or '').name!r}", "folder": f"the folder {data.path!r}",
+            "demo": "the demo set"}[data.kind]
+    raise ConfigError(f"{max(wanted):,} images asked for, but {what} holds {have:,}: "
+                      f"choose sizes of at most {have:,} (e.g. --images {max(have // 4, 1)},{have})")
+
+
+def check_data_spec(data: DataSpec) -> None:
+    """Cheap checks of data on disk before any trial: a .npy header, a folder with images,
+    and a count the data can supply."""
+    available_images(data)
+    check_image_counts(data)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.analysis.memory_model import fit_line, max_batch_for_budget
+from workbench.analysis.peaks import budget_peak
 from workbench.config import Budget, TrialConfig
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.results import ResultStore, Status, TrialResult
@@ -57,7 +58,8 @@ class SearchResult:
     """The answer (``batch_size``; 0 when even batch 1 does not fit) and how it was found.
 
     ``probes`` lists ``(batch, status, peak_bytes)`` in the order run; ``peak_bytes`` is the
-    host peak (the GPU peak when only a GPU budget is given), NaN where not measured.
+    host budget peak (the larger of the one-pass and all-passes peaks; the GPU budget peak when
+    only a GPU budget is given), NaN where not measured.
     ``limited_by`` says what stopped the search: ``budget``, ``max_batch``, ``nothing_fits``,
     ``probes`` (the probe cap, in a noisy zone) or ``cancelled``.
     """
@@ -101,7 +103,8 @@ class SearchResult:
 
 
 def _peaks(result: TrialResult) -> dict[str, float]:
-    return {"host": float(result.host_peak_bytes), "gpu": float(result.gpu_peak_bytes)}
+    """The budget peaks (the larger of one pass and all passes): what a probe must fit under."""
+    return {"host": budget_peak(result, "host"), "gpu": budget_peak(result, "gpu")}
 
 
 def _exact(result: TrialResult) -> bool:

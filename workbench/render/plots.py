@@ -17,6 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
 from workbench.analysis import pareto_frontier
+from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -132,6 +133,7 @@ def _legend(ax: Axes, handles: list[Any] | None = None) -> None:
 def throughput_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Images per second against batch size, one line per pipeline/precision."""
     ax = new_axes(ax)
+    df = at_largest_size(df)  # one size a curve: points of different sizes are not one line
     for label, part, style in _series(df):
         ok = part[part["status"].astype(str) == "ok"]
         ax.plot(ok["batch_size"], ok["throughput_ips"], label=label, **style)
@@ -146,15 +148,20 @@ def throughput_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 def memory_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "host",
                     budget_bytes: float | None = None, margin: float | None = None) -> Axes:
-    """Peak host (or GPU) memory against batch size, with the budget as a line (and, given a
-    ``margin``, the limit a recommendation keeps under, dotted)."""
+    """The budget peak of host (or GPU) memory against batch size (what a budget is checked
+    against: the larger of the one-pass and all-passes peaks), with the budget as a line (and,
+    given a ``margin``, the limit a recommendation keeps under, dotted).
+
+    When the trials ran at several dataset sizes, the largest is drawn (memory grows with the
+    number of images, so one curve holds one size; the largest is the nearest to the real job
+    and where the budget bites first) and the title says so."""
     if kind not in ("host", "gpu"):
         raise ValueError(f"kind {kind!r}: use 'host' or 'gpu'")
     ax = new_axes(ax)
-    column = "host_peak_bytes" if kind == "host" else "gpu_peak_bytes"
-    values = df[column].astype(float) if column in df else pd.Series(np.nan, index=df.index)
+    sizes, df = dataset_sizes(df), at_largest_size(df)
+    values = budget_peak(df, kind)
     what = "host" if kind == "host" else "GPU"
-    ax.set_title(f"Peak {what} memory")
+    ax.set_title(f"Peak {what} memory" + (f" at {sizes[-1]:,} images (largest size)" if len(sizes) > 1 else ""))
     _batch_axis(ax, df)
     if not np.isfinite(values).any() and kind == "gpu":
         ax.text(0.5, 0.5, NOT_MEASURED_GPU, transform=ax.transAxes, ha="center", va="center",
@@ -182,6 +189,7 @@ def pareto_plot(df: pd.DataFrame, *, ax: Axes | None = None, recommendation: Rec
     """Memory against throughput for every ok trial, the Pareto frontier highlighted and the
     recommendation marked."""
     ax = new_axes(ax)
+    df = at_largest_size(df)
     ok = df[df["status"].astype(str) == "ok"]
     unit, div = byte_unit(ok[memory_col])
     for label, part, style in _series(df):
@@ -208,6 +216,7 @@ def pareto_plot(df: pd.DataFrame, *, ax: Axes | None = None, recommendation: Rec
 def latency_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Per-batch latency percentiles (p50 solid, p90 dashed, p99 dotted) against batch size."""
     ax = new_axes(ax)
+    df = at_largest_size(df)
     series = _series(df)
     for label, part, style in series:
         ok = part[part["status"].astype(str) == "ok"]

@@ -17,7 +17,13 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.analysis import Recommendation, fit_memory_model, max_batch_for_budget, recommend
+from workbench.analysis import (
+    Recommendation,
+    fit_memory_model,
+    max_batch_at,
+    max_batch_for_budget,
+    recommend,
+)
 from workbench.config import format_bytes
 from workbench.engine.search import read_search
 from workbench.render import plots
@@ -93,18 +99,27 @@ def figures_section(df: pd.DataFrame, rec: Recommendation, host_budget: int | No
 
 
 def memory_model_section(df: pd.DataFrame, host_budget: int | None, margin: float) -> list[dict[str, str]]:
-    """The fitted memory model per series, and the largest batch the host budget allows."""
+    """The fitted terms per series, and the largest batch for the budget at the largest
+    dataset size measured (the N term moves it; with one size, at that size)."""
     rows = []
     for _, m in fit_memory_model(df).iterrows():
-        best = (max_batch_for_budget(m["fixed_bytes"], m["per_image_bytes"], host_budget, margin)
-                if host_budget else None)
+        size = m["max_images"]
+        best: int | None = None
+        if host_budget and not is_missing(size):
+            best = max_batch_at(m, host_budget, images=int(size), margin=margin)
+        elif host_budget:  # the dataset size is unknown: the line as measured
+            best = max_batch_for_budget(m["fixed_bytes"], m["per_image_bytes"], host_budget, margin)
+        per_dataset = m["per_dataset_image_bytes"]
         rows.append({
             "series": f"{m['model']} · {m['pipeline']} · {m['precision']}",
             "fixed": _fmt(format_bytes)(m["fixed_bytes"]),
             "per_image": _fmt(format_bytes)(m["per_image_bytes"]),
+            "per_dataset_image": "not measured" if is_missing(per_dataset) else format_bytes(per_dataset),
             "r2": _fmt(lambda v: f"{v:.3f}")(m["r2"]),
+            "miss": _fmt(format_bytes)(m["max_residual_bytes"]),
             "points": f"{int(m['n_points'])} (batch {int(m['min_batch'])}-{int(m['max_batch'])})",
-            "max_batch": "n/a" if best is None else f"{best}",
+            "max_batch": "n/a" if best is None else f"{best}" + ("" if is_missing(size) else f" at {int(size):,} images"),
+            "note": str(m["note"] or ""),
         })
     return rows
 
