@@ -65,6 +65,7 @@ def case_table(folder: Path) -> dict[str, tuple[str, list[str], Any, Any]]:
         "precisions": ("precisions", ["--precisions", "float32,mixed_bfloat16"], "float32,mixed_bfloat16",
                        ("float32", "mixed_bfloat16")),
         "batch_sizes": ("batch_sizes", ["--batch-sizes", "2,16"], (2, 16), (2, 16)),
+        "images": ("images", ["--images", "8,16"], "8,16", (8, 16)),
         "budget.host_bytes": ("host_budget", ["--host-budget", "1.5GB"], "1.5GB", 1_500_000_000),
         "budget.gpu_bytes": ("gpu_budget", ["--gpu-budget", "8GiB"], 8 * 2**30, 8 * 2**30),
         "budget.timeout_s": ("timeout", ["--timeout", "30"], 30.0, 30.0),

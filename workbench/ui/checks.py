@@ -39,6 +39,7 @@ def check_sweep(form: SweepForm) -> tuple[SweepConfig | None, dict[str, str]]:
         ("image_size", "image_size", lambda: parse_image_size(form.image_size.value)),
         ("model", "model", lambda: ModelSpec(form.model_name(), allow_unsafe=bool(form.allow_unsafe.value))),
         ("data", "data", form.data_spec),
+        ("images", "images", form.dataset_sizes),
         ("pipelines", "pipelines", lambda: parse_name_list(form.ticked(form.pipelines), PIPELINES, "pipelines")),
         ("precisions", "precisions", lambda: parse_name_list(form.ticked(form.precisions), PRECISIONS, "precisions")),
         ("batch_sizes", "batch_sizes", form.batch_sizes),
@@ -68,10 +69,12 @@ def check_sweep(form: SweepForm) -> tuple[SweepConfig | None, dict[str, str]]:
     try:
         sweep = SweepConfig(model=parts["model"], data=parts["data"], pipelines=parts["pipelines"],
                             precisions=parts["precisions"], batch_sizes=parts["batch_sizes"],
-                            budget=form.budget(), timing=parts["timing"])
+                            budget=form.budget(), timing=parts["timing"], images=parts["images"])
         expand(sweep)  # settings that cannot go together (stream needs data on disk)
     except ConfigError as exc:
-        return None, {"pipelines" if "pipeline" in str(exc) else "general": str(exc)}
+        text = str(exc)
+        group = "pipelines" if "pipeline" in text else "images" if "images" in text else "general"
+        return None, {group: text}
     return sweep, {}
 
 

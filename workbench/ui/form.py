@@ -38,7 +38,7 @@ DEFAULT_DATA = DataSpec("synthetic")  # synthetic images at DataSpec's own defau
 MODEL_FILE = "__file__"  # the model picker's "your model file" entry
 MODEL_NAMES = (*sorted(BUILTIN_MODELS, key=lambda n: n != "demo"), *sorted(APPLICATIONS))
 # Messages are shown next to these groups of controls ("general" sits under the buttons).
-GROUPS = ("model", "image_size", "data", "pipelines", "precisions", "batch_sizes",
+GROUPS = ("model", "image_size", "data", "images", "pipelines", "precisions", "batch_sizes",
           "host_budget", "gpu_budget", "timing", "out", "general")
 _STYLE = {"description_width": "110px"}
 
@@ -56,7 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "timeout": _BUDGET["timeout_s"], "warmup_batches": _TIMING["warmup_batches"],
     "min_batches": _TIMING["min_batches"], "min_duration": _TIMING["min_duration_s"],
     "drift_samples": _TIMING["drift_samples"], "out": DEFAULT_OUT, "batch_sizes": _SWEEP["batch_sizes"],
-    "precisions": _SWEEP["precisions"], "pipelines": _SWEEP["pipelines"],
+    "precisions": _SWEEP["precisions"], "pipelines": _SWEEP["pipelines"], "images": _SWEEP["images"],
     "retry_failed": False,  # run_sweep's default: failed trials are kept, not run again
 }
 
@@ -107,6 +107,8 @@ class SweepForm:
         self.precisions = {n: W.Checkbox(description=n, indent=False, layout=W.Layout(width="150px")) for n in PRECISIONS}
         self.batch_mode = W.ToggleButtons(options=[("list", "list"), ("powers of two", "pow2")],
                                           style={"button_width": "130px"})
+        self.images = W.Text(description="dataset sizes", style=_STYLE, layout=_wide(),
+                             placeholder="the data's own count; or e.g. 1000,4000,16000")
         self.batch_list = W.Text(description="batch sizes", style=_STYLE, placeholder="e.g. 1,8,32")
         self.batch_min = W.BoundedIntText(value=1, min=1, max=2**20, description="from", layout=W.Layout(width="150px"))
         self.batch_max = W.BoundedIntText(value=256, min=1, max=2**20, description="to", layout=W.Layout(width="150px"))
@@ -134,7 +136,7 @@ class SweepForm:
         return {
             "model": self.model, "model_path": self.model_path, "allow_unsafe": self.allow_unsafe,
             "image_size": self.image_size, "data_kind": self.data_kind, "data_count": self.data_count,
-            "data_path": self.data_path, "batch_mode": self.batch_mode, "batch_sizes": self.batch_list,
+            "data_path": self.data_path, "images": self.images, "batch_mode": self.batch_mode, "batch_sizes": self.batch_list,
             "batch_min": self.batch_min, "batch_max": self.batch_max, "host_budget": self.host_budget,
             "gpu_budget": self.gpu_budget, "out": self.out, "timeout": self.timeout,
             "warmup_batches": self.warmup_batches, "min_batches": self.min_batches,
@@ -171,6 +173,9 @@ class SweepForm:
                 chosen = values[key].split(",") if isinstance(values[key], str) else list(values[key])
                 for name, box in boxes.items():
                     box.value = name in {c.strip() for c in chosen}
+        if "images" in values:
+            v = values["images"]
+            self.images.value = "" if v is None else (v if isinstance(v, str) else ",".join(map(str, v)))
         if "batch_sizes" in values:
             v = values["batch_sizes"]
             self.batch_mode.value = "list"
@@ -251,6 +256,11 @@ class SweepForm:
             return powers_of_two(self.batch_min.value, self.batch_max.value)
         return parse_int_list(self.batch_list.value, "batch sizes")
 
+    def dataset_sizes(self) -> tuple[int, ...] | None:
+        """The dataset sizes typed (each trial runs on the first K images), or None: the data's own."""
+        text = self.images.value.strip()
+        return parse_int_list(text, "dataset sizes") if text else None
+
     def timing(self) -> TimingSpec:
         return TimingSpec(warmup_batches=self.warmup_batches.value, min_batches=self.min_batches.value,
                           min_duration_s=self.min_duration.value, drift_samples=self.drift_samples.value)
@@ -303,6 +313,7 @@ class SweepForm:
                 row([self.model, m["model"]]), self.model_path, self.allow_unsafe,
                 row([self.image_size, m["image_size"]]),
                 row([self.data_kind, self.data_count, m["data"]]), self.data_path,
+                row([self.images, m["images"]]),
             ]),
             "What to compare": W.VBox([
                 row([W.Label("pipelines", layout=W.Layout(width="110px")), *self.pipelines.values(), m["pipelines"]]),
