@@ -107,7 +107,7 @@ def copied_source(template: str) -> str:
             if alias.name not in defs:
                 raise RuntimeError(f"{node.module}.{alias.name} is not a top-level definition to copy")
             segment = ast.get_source_segment(source, defs[alias.name])
-            chunks.append(f"# copied from {node.module}\n{segment}\n")
+            chunks.append(f"# copied: {node.module}.{alias.name}\n{segment}\n")
     return "\n\n".join(chunks)
 
 
@@ -181,16 +181,15 @@ def measured_peak(results_dir: str | os.PathLike[str], cfg: TrialConfig, images:
 
 
 def predicted_peak(df: Any, cfg: TrialConfig, images: int) -> float:
-    """The memory model's host peak for this setting at ``images``; NaN where it cannot say
-    (no results, or a workbench without the dataset-size term)."""
-    try:
-        from workbench.analysis import predict_peak  # type: ignore[attr-defined]
-    except ImportError:
+    """The memory model's host peak for this setting at ``images`` (``workbench.predict_peak``,
+    with the dataset-size term); NaN where it cannot say or this workbench has no such model."""
+    predict = getattr(workbench, "predict_peak", None)
+    if predict is None:
         return NAN
     try:
-        return float(predict_peak(df, pipeline=cfg.pipeline, precision=cfg.precision,
-                                  batch_size=cfg.batch_size, images=images, model=cfg.model.label))
-    except (KeyError, ValueError):
+        return float(predict(df, pipeline=cfg.pipeline, precision=cfg.precision,
+                             batch_size=cfg.batch_size, images=images, model=cfg.model.label))
+    except (TypeError, KeyError, ValueError):
         return NAN
 
 
