@@ -1,4 +1,4 @@
-"""The three pipelines end to end, in real trial processes: a user's .keras and .h5 model on a
+"""The pipelines end to end, in real trial processes: a user's .keras and .h5 model on a
 messy folder of images (corrupt files among them), in_memory, batch_loop, stream and stream_to_disk."""
 
 from __future__ import annotations
