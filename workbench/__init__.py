@@ -60,6 +60,7 @@ _LAZY = {
     "build_report": ("render.report", "build_report"),
     "write_report": ("render.report", "write_report"),
     "prepare": ("engine.prepare", "prepare"),
+    "write_script": ("scriptgen", "write_script"),
 }
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from workbench.config import DataSpec, ModelSpec, TimingSpec, TrialConfig
 from workbench.results import TrialResult
-from workbench.trial.npy_writer import NpyAppender
 from workbench.trial.probes.creep import creep_bytes_per_pass, is_creeping
 from workbench.trial.worker import enough_passes
 
@@ -69,17 +68,3 @@ def test_result_fields_are_missing_not_zero_by_default():
     assert r.host_creeping is None
     back = TrialResult.from_dict(r.to_dict())  # NaN travels as null and comes back NaN
     assert math.isnan(back.host_creep_bytes_per_pass) and back.host_creeping is None
-
-
-def test_outputs_are_appended_to_an_npy_with_the_final_shape(tmp_path):
-    path = tmp_path / "out.npy"
-    rng = np.random.default_rng(0)
-    parts = [rng.random((4, 3, 2), dtype=np.float32) for _ in range(2)] + [rng.random((2, 3, 2), dtype=np.float32)]
-    with NpyAppender(path, rows=10) as out:
-        for part in parts:
-            out.append(part)
-    np.testing.assert_array_equal(np.load(path), np.concatenate(parts))
-    with pytest.raises(ValueError, match="promises 10"), NpyAppender(path, rows=10) as out:
-        out.append(parts[0])  # 4 of 10 rows: the file would lie
-    with pytest.raises(ValueError, match="more than the 3 rows"), NpyAppender(path, rows=3) as out:
-        out.append(parts[0])
