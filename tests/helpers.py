@@ -261,6 +261,10 @@ def probe_data(workdir: Path) -> None:
             "stream_shape": list(s.shape), "stream_vs_load": float(np.abs(s - x).max()),
             "batch_sizes": [len(b) for b in batches], "head_vs_load": float(np.abs(streamed.head(5) - x[:5]).max()),
         }
+        # stream_to_disk's reader: one reused buffer, so each batch is copied before the next
+        reused = [np.array(b) for b in data.build_source(spec, size, channels).reused_batches(4)]
+        entry["reused_vs_load"] = float(np.abs(np.concatenate(reused) - x).max())
+        entry["reused_batch_sizes"] = [len(b) for b in reused]
         if kind == "folder" and channels == 3:
             gray = [i for i, f in enumerate(loaded.files) if f.name == "gray.JPG"][0]
             entry["gray_channels_equal"] = bool(np.array_equal(x[gray, ..., 0], x[gray, ..., 2]))
@@ -278,3 +282,13 @@ def probe_save_models(workdir: Path) -> None:
     model.save(workdir / "user.keras")
     model.save(workdir / "user.h5")
     _write(workdir, "probe_save_models", {"params": int(model.count_params())})
+
+
+def probe_predict_reference(workdir: Path) -> None:
+    """``model.predict`` of the saved user model on ``x.npy``: what a job's outputs must match."""
+    import keras
+
+    model = keras.saving.load_model(workdir / "user.keras", compile=False)
+    x = np.load(workdir / "x.npy")
+    np.save(workdir / "reference.npy", model.predict(x, batch_size=64, verbose=0))
+    _write(workdir, "probe_predict_reference", {"n": len(x)})

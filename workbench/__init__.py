@@ -28,12 +28,18 @@ from workbench.results import COLUMNS, ResultStore, Status, TrialResult, environ
 if TYPE_CHECKING:  # the lazily loaded names below, declared for type checkers and editors
     from workbench.analysis import (
         Recommendation,
+        budget_peak,
+        describe_terms,
         fit_memory_model,
+        max_batch_at,
         max_batch_for_budget,
+        memory_residuals,
         pareto_frontier,
+        predict_peak,
         recommend,
     )
     from workbench.engine.prepare import prepare
+    from workbench.engine.scriptgen import write_script
     from workbench.engine.search import SearchResult, search_batch
     from workbench.render.report import build_report, write_report
     from workbench.ui import Workbench
@@ -80,6 +86,7 @@ __all__ = [
     "run_trial",
     "search_batch",
     "write_report",
+    "write_script",
 ]
 
 
@@ -102,6 +109,7 @@ _LAZY = {
     "build_report": ("render.report", "build_report"),
     "write_report": ("render.report", "write_report"),
     "prepare": ("engine.prepare", "prepare"),
+    "write_script": ("engine.scriptgen", "write_script"),
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from workbench.errors import ConfigError
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-PIPELINES = ("in_memory", "batch_loop", "stream")
+PIPELINES = ("in_memory", "batch_loop", "stream", "stream_to_disk")
 DATA_KINDS = ("synthetic", "demo", "folder", "npy")
 FAULTS = ("hang", "sigkill", "sigsegv", "exit", "raise", "raise_oom", "alloc")
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -342,6 +342,14 @@ class TimingSpec(_Serialisable):
             raise ConfigError("drift_samples must be 0 or more")
 
 
+def _check_keep_outputs(path: str, pipeline: str) -> None:
+    if pipeline != "stream_to_disk":
+        raise ConfigError(f"keep_outputs applies to the stream_to_disk pipeline only, not {pipeline}")
+    target = Path(path).expanduser()
+    if target.suffix.lower() != ".npy" or not target.parent.is_dir():
+        raise ConfigError(f"keep_outputs {path!r} must be a .npy file in an existing folder")
+
+
 def _spec(value: Any, cls: type) -> Any:
     return cls.from_dict(value) if isinstance(value, dict) else value
 
@@ -363,6 +371,9 @@ class TrialConfig(_Serialisable):
     budget: Budget = field(default_factory=Budget)
     timing: TimingSpec = field(default_factory=TimingSpec)
     fault: str | None = None
+    # stream_to_disk only: keep its outputs at this .npy path (None: a scratch file, deleted
+    # when the trial ends). Not part of the resume key: it changes nothing that is measured.
+    keep_outputs: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", _spec(self.model, ModelSpec))
@@ -379,6 +390,8 @@ class TrialConfig(_Serialisable):
             kind = self.fault.split(":", 1)[0]
             if kind not in FAULTS or (kind == "alloc" and parse_bytes(self.fault.split(":", 1)[-1]) <= 0):
                 raise ConfigError(f"unknown fault {self.fault!r}")
+        if self.keep_outputs is not None:
+            _check_keep_outputs(self.keep_outputs, self.pipeline)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -390,6 +403,7 @@ class TrialConfig(_Serialisable):
         """A stable identity for resuming: everything that changes what is measured."""
         d = self.to_dict()
         d["budget"].pop("timeout_s", None)
+        d.pop("keep_outputs", None)
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

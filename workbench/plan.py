@@ -15,9 +15,9 @@ _STREAMABLE = ("folder", "npy", "demo")
 
 def check_applicable(trial: TrialConfig) -> None:
     """Reject a setting that cannot apply, with a message that says why and what to do."""
-    if trial.pipeline == "stream" and trial.data.kind not in _STREAMABLE:
+    if trial.pipeline in ("stream", "stream_to_disk") and trial.data.kind not in _STREAMABLE:
         raise ConfigError(
-            f"the stream pipeline reads images from disk, but {trial.data.kind} data lives only in "
+            f"the {trial.pipeline} pipeline reads images from disk, but {trial.data.kind} data lives only in "
             "memory: use in_memory or batch_loop with it, or stream a folder, a .npy file or demo"
         )
     if trial.precision != "float32" and is_saved_model(trial.model):

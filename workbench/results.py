@@ -88,6 +88,9 @@ class TrialResult:
     host_peak_bytes: float = NAN  # high-water mark over warm-up + the first pass over the data
     host_peak_all_bytes: float = NAN  # ... over warm-up + every timed pass (creeps up with passes)
     host_peak_method: str | None = None  # "vmhwm" (kernel high-water mark) or "sampled"
+    host_rss_per_pass_bytes: list[float] = field(default_factory=list)  # VmRSS after each timed pass
+    host_creep_bytes_per_pass: float = NAN  # least-squares growth per pass after the first (3+ passes)
+    host_creeping: bool | None = None  # grew > 1 % of the peak per pass over 5+ passes (None: fewer)
     gpu_peak_bytes: float = NAN  # TF allocator peak over warm-up + the first pass
     gpu_peak_all_bytes: float = NAN  # ... over warm-up + every timed pass
     gpu_device_peak_bytes: float = NAN  # NVML: memory the device gave this process (incl. CUDA context)

@@ -81,6 +81,20 @@ def test_npy_is_read_batch_by_batch_into_float32(tmp_path):
     assert src.decoded_bytes == 50 * 16 * 16 * 3 * 4
 
 
+def test_npy_batches_can_be_read_into_one_reused_buffer(tmp_path):
+    x = write_npy(tmp_path / "x.npy", 50, size=16, dtype="uint8")
+    src = NpySource(tmp_path / "x.npy", (16, 16), 3, count=45)
+    seen, first = [], None
+    for batch in src.reused_batches(16):
+        first = batch if first is None else first
+        assert batch.dtype == np.float32 and np.shares_memory(batch, first)  # no fresh array a batch
+        seen.append(np.array(batch))
+    assert [len(b) for b in seen] == [16, 16, 13]  # the count, and a partial last batch
+    assert np.array_equal(np.concatenate(seen), x[:45].astype(np.float32))
+    middle = [np.array(b) for b in src.reused_batches(8, start=40, stop=45)]  # a warm-up slice
+    assert np.array_equal(np.concatenate(middle), x[40:45].astype(np.float32))
+
+
 def test_npy_grayscale_becomes_rgb_and_count_limits(tmp_path):
     x = write_npy(tmp_path / "g.npy", 10, size=8, channels=1)
     src = NpySource(tmp_path / "g.npy", (8, 8), 3, count=4)
@@ -172,7 +186,8 @@ def test_folder_decodes_to_the_model_input_in_memory_and_streaming_alike(decoded
     assert rgb["shape"] == rgb["stream_shape"] == [6, 24, 24, 3] and rgb["dtype"] == "float32"
     assert 0 <= rgb["min"] and rgb["max"] <= 255  # decoded 8-bit values, not rescaled
     assert rgb["stream_vs_load"] == 0.0 and rgb["head_vs_load"] == 0.0  # the same pixels either way
-    assert rgb["batch_sizes"] == [4, 2]
+    assert rgb["batch_sizes"] == rgb["reused_batch_sizes"] == [4, 2]
+    assert rgb["reused_vs_load"] == 0.0  # stream_to_disk decodes one image at a time, the same pixels
     assert rgb["gray_channels_equal"]  # grayscale became RGB
     gray = decoded["classes:20x28x1"]
     assert gray["shape"] == [6, 20, 28, 1] and gray["stream_vs_load"] == 0.0
@@ -183,7 +198,8 @@ def test_npy_resized_and_channel_fitted_in_memory_and_streaming_alike(decoded):
     small = decoded["npy_small:24x24x3"]
     assert small["shape"] == small["stream_shape"] == [10, 24, 24, 3]
     assert small["stream_vs_load"] < 1e-3 and small["head_vs_load"] < 1e-3
-    assert small["batch_sizes"] == [4, 4, 2]
+    assert small["batch_sizes"] == small["reused_batch_sizes"] == [4, 4, 2]
+    assert small["reused_vs_load"] < 1e-3
 
 
 def test_the_test_process_never_imported_tensorflow():

@@ -1,5 +1,5 @@
-"""The three pipelines end to end, in real trial processes: a user's .keras and .h5 model on a
-messy folder of images (corrupt files among them), in_memory, batch_loop and stream."""
+"""The pipelines end to end, in real trial processes: a user's .keras and .h5 model on a
+messy folder of images (corrupt files among them), in_memory, batch_loop, stream and stream_to_disk."""
 
 from __future__ import annotations
 
@@ -31,14 +31,14 @@ def inputs(tmp_path_factory):
 def keras_results(inputs):
     workdir, photos = inputs
     out = {}
-    for pipeline in ("in_memory", "batch_loop", "stream"):
+    for pipeline in ("in_memory", "batch_loop", "stream", "stream_to_disk"):
         cfg = TrialConfig(model=ModelSpec(str(workdir / "user.keras")), data=DataSpec.parse(str(photos)),
                           pipeline=pipeline, batch_size=4, timing=TIMING)
         out[pipeline] = run_trial(cfg)
     return out
 
 
-@pytest.mark.parametrize("pipeline", ["in_memory", "batch_loop", "stream"])
+@pytest.mark.parametrize("pipeline", ["in_memory", "batch_loop", "stream", "stream_to_disk"])
 def test_user_keras_file_and_messy_folder_run_through_each_pipeline(keras_results, pipeline):
     r = keras_results[pipeline]
     assert r.status is Status.OK, f"{r.error}\n{r.stderr_tail}"

@@ -30,3 +30,13 @@ def test_import_loads_no_framework_widgets_or_plotting():
             "'matplotlib', 'jinja2') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_type_checkers_see_every_lazy_name():
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(workbench))
+    block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    declared = {a.asname or a.name for n in block.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert set(workbench._LAZY) == declared

@@ -154,9 +154,9 @@ def test_demo_defaults_are_the_demo_sweep():
     args = build_parser().parse_args(["demo"])
     sweep = sweep_config(args)
     assert (sweep.model.name, sweep.data.label, args.out) == ("demo", "demo:600", "runs/demo")
-    assert set(sweep.pipelines) == {"in_memory", "batch_loop", "stream"}
+    assert set(sweep.pipelines) == {"in_memory", "batch_loop", "stream", "stream_to_disk"}
     assert set(sweep.precisions) == {"float32", "mixed_float16", "mixed_bfloat16"}
-    assert 18 <= len(expand(sweep)) <= 27
+    assert 24 <= len(expand(sweep)) <= 36
 
 
 def test_demo_teaching_budget_splits_the_measured_peaks(results):

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from workbench.cli import demo, report, search, sweep
+from workbench.cli import demo, report, script, search, sweep
 from workbench.errors import WorkbenchError
 
 
@@ -33,6 +33,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("search", "find the largest batch size that fits a memory budget", search.prepare_parser, search.run),
     Command("report", "write a standalone HTML report of a results folder", report.prepare_parser, report.run),
     Command("demo", "run the default demo sweep and write its report", demo.prepare_parser, demo.run),
+    Command("script", "write a standalone Python script that runs the real job for one setting",
+            script.prepare_parser, script.run),
 )
 
 

@@ -79,6 +79,17 @@ class FolderSource(Source):
         images = paths.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return images.batch(batch_size).prefetch(PREFETCH_BATCHES)
 
+    def reused_batches(self, batch_size: int, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Each batch's files decoded one by one, eagerly, into one reused buffer: no tf.data
+        queue of decoded batches, so memory does not depend on how many images pass."""
+        stop = self.n if stop is None else stop
+        buf = np.empty((batch_size, *self.image_size, self.channels), dtype=np.float32)
+        for i in range(start, stop, batch_size):
+            files = self.files[i:min(i + batch_size, stop)]
+            for j, path in enumerate(files):
+                buf[j] = self._decode(str(path)).numpy()
+            yield buf[:len(files)]
+
     def iter_batches(self, batch_size: int) -> Iterator[np.ndarray]:
         if self.x is not None:
             yield from super().iter_batches(batch_size)

@@ -7,18 +7,22 @@ Every pipeline offers the same three calls:
 * ``run(hook)`` makes one timed pass over the data and returns the per-batch latencies and the
   number of images, with every batch's outputs forced to host memory; ``hook()`` is called
   after each batch (outside its latency) so a probe or a test can act inside the phase;
-* ``predict(x)`` plain predictions of an array (for the drift phase).
+* ``predict(x)`` plain predictions of an array (for the drift phase);
+* ``close()`` releases what the pipeline holds on disk (``stream_to_disk``'s output file).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from workbench.errors import ConfigError
+from workbench.trial.npy_writer import NpyAppender
 from workbench.trial.sources import Source
 
 Hook = Callable[[], None] | None
@@ -50,6 +54,9 @@ class Pipeline:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.model.predict(x, batch_size=self.batch_size, verbose=0)
+
+    def close(self) -> None:
+        """Release what the pipeline keeps outside memory (nothing, for most)."""
 
     def _warmup_slices(self, batches: int) -> list[slice]:
         """Full batches, then the dataset's partial last batch (its shape traces again)."""
@@ -171,13 +178,98 @@ class Stream(Pipeline):
         return timer.latencies, self.source.n
 
 
-PIPELINE_CLASSES: dict[str, type[Pipeline]] = {cls.name: cls for cls in (InMemory, BatchLoop, Stream)}
+class StreamToDisk(Pipeline):
+    """Host memory flat in the number of images: each batch is read from disk into one reused
+    buffer (``file.readinto`` for ``.npy``, eager decoding for folders), predicted, and its
+    outputs appended to an ``(N, ...)`` ``.npy`` file with plain writes; nothing accumulates.
+
+    The call is a ``tf.function``-compiled ``model(x, training=False)`` with a batch dimension
+    left open (one trace serves the partial last batch too): it stayed flatter than
+    ``predict_on_batch`` here (docs/inputs.md). ``call="predict_on_batch"`` keeps the other for
+    comparison. The output file is deleted by :meth:`close` unless ``keep`` is set.
+    """
+
+    name = "stream_to_disk"
+
+    def __init__(self, keras: Any, model: Any, source: Source, batch_size: int,
+                 outputs_path: str | Path | None = None, keep: bool = False, call: str = "compiled") -> None:
+        super().__init__(keras, model, source, batch_size)
+        if not source.streamable:
+            raise ConfigError("the stream_to_disk pipeline needs data on disk (a folder, a .npy file or demo)")
+        if outputs_path is None:
+            import tempfile
+
+            fd, name = tempfile.mkstemp(prefix="workbench-outputs-", suffix=".npy")
+            os.close(fd)
+            outputs_path = name
+        self.outputs_path, self.keep = Path(outputs_path), keep
+        self._call = self._compiled() if call == "compiled" else self._on_batch
+
+    def _compiled(self) -> Callable[[np.ndarray], Any]:
+        import tensorflow as tf
+
+        (h, w), c = self.source.image_size, self.source.channels
+        spec = tf.TensorSpec((None, h, w, c), tf.float32)
+        fn = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
+        return lambda batch: self._single(to_host(fn(batch)))
+
+    def _on_batch(self, batch: np.ndarray) -> np.ndarray:
+        return self._single(to_host(self.model.predict_on_batch(batch)))
+
+    @staticmethod
+    def _single(outputs: Any) -> np.ndarray:
+        if not isinstance(outputs, np.ndarray):
+            raise ConfigError("stream_to_disk writes one output array, and this model has several: use stream")
+        return outputs
+
+    def warmup(self, batches: int) -> float:
+        t0 = time.perf_counter()
+        first = None
+        for sl in self._warmup_slices(batches):
+            for batch in self.source.reused_batches(self.batch_size, sl.start, sl.stop):
+                self._call(batch)
+                first = first if first is not None else time.perf_counter()
+        return (first or time.perf_counter()) - t0
+
+    def run(self, hook: Hook = None) -> tuple[list[float], int]:
+        """One pass; a batch's latency covers reading it, predicting and writing its outputs."""
+        latencies: list[float] = []
+        with NpyAppender(self.outputs_path, self.source.n) as out:
+            batches = self.source.reused_batches(self.batch_size)
+            while True:
+                t0 = time.perf_counter()
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                out.append(self._call(batch))
+                latencies.append(time.perf_counter() - t0)
+                if hook is not None:
+                    hook()
+        return latencies, self.source.n
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The same compiled call, batch by batch (for the drift phase)."""
+        return np.concatenate([self._call(x[i:i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
+
+    def close(self) -> None:
+        if not self.keep:
+            self.outputs_path.unlink(missing_ok=True)
 
 
-def build_pipeline(name: str, keras: Any, model: Any, source: Source, batch_size: int) -> Pipeline:
-    """The pipeline called ``name`` (``in_memory``, ``batch_loop`` or ``stream``) over ``source``."""
+PIPELINE_CLASSES: dict[str, type[Pipeline]] = {
+    cls.name: cls for cls in (InMemory, BatchLoop, Stream, StreamToDisk)
+}
+
+
+def build_pipeline(name: str, keras: Any, model: Any, source: Source, batch_size: int,
+                   **options: Any) -> Pipeline:
+    """The pipeline called ``name`` (``in_memory``, ``batch_loop``, ``stream`` or
+    ``stream_to_disk``) over ``source``; ``options`` go to ``stream_to_disk`` only
+    (``outputs_path``, ``keep``)."""
     try:
         cls = PIPELINE_CLASSES[name]
     except KeyError:
         raise ConfigError(f"unknown pipeline {name!r}: choose from {', '.join(PIPELINE_CLASSES)}") from None
+    if cls is StreamToDisk:
+        return StreamToDisk(keras, model, source, batch_size, **options)
     return cls(keras, model, source, batch_size)

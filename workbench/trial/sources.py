@@ -67,6 +67,15 @@ class Source:
         for start in range(0, self.n, batch_size):
             yield self.x[start:start + batch_size]
 
+    def reused_batches(self, batch_size: int, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Images ``start:stop`` in batches, each one held in the same reused buffer: a batch is
+        overwritten by the next, so use it first. Sources on disk read into the buffer; here,
+        slices of the loaded array."""
+        x = self.load()
+        stop = self.n if stop is None else stop
+        for i in range(start, stop, batch_size):
+            yield x[i:min(i + batch_size, stop)]
+
     def dataset(self, batch_size: int) -> Any:
         """A ``tf.data.Dataset`` of batches read from disk (only for sources on disk)."""
         raise ConfigError("this data lives only in memory and cannot be streamed: use in_memory or batch_loop")
@@ -137,6 +146,24 @@ class NpySource(Source):
                 if fh.readinto(memoryview(raw).cast("B")) != count * per_image:
                     raise ConfigError(f"{self.path.name} is shorter than its header says (truncated file)")
                 yield fit_channels(raw.astype(np.float32, copy=False), self.channels)
+
+    def reused_batches(self, batch_size: int, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Batches read with ``file.readinto`` into one buffer allocated once (and one float32
+        buffer when the file holds another type): memory stays flat however many images pass."""
+        stop = self.n if stop is None else stop
+        per_image = int(np.prod(self.file_shape[1:])) * self.dtype.itemsize
+        raw = np.empty((batch_size, *self.file_shape[1:]), dtype=self.dtype)
+        f32 = raw if self.dtype == np.float32 else np.empty(raw.shape, dtype=np.float32)
+        with self.path.open("rb", buffering=0) as fh:
+            fh.seek(self.offset + start * per_image)
+            for i in range(start, stop, batch_size):
+                count = min(batch_size, stop - i)
+                if fh.readinto(memoryview(raw[:count]).cast("B")) != count * per_image:
+                    raise ConfigError(f"{self.path.name} is shorter than its header says (truncated file)")
+                if f32 is not raw:
+                    np.copyto(f32[:count], raw[:count], casting="unsafe")
+                batch = fit_channels(f32[:count], self.channels)
+                yield np.asarray(resize_batch(batch, self.image_size)) if self._needs_resize() else batch
 
     def _needs_resize(self) -> bool:
         return tuple(self.file_shape[1:3]) != tuple(self.image_size)

@@ -12,6 +12,8 @@ This is the only place TensorFlow is imported. The order of the phases matters:
 4. timed phase: whole passes until the minimum batches and duration, outputs forced to host;
    the host and GPU high-water marks are reset before warm-up and read after this phase, so
    ``host_peak_bytes`` / ``gpu_peak_bytes`` cover all prediction, with no sampler running;
+   the resident size is read after every pass, for the creep across passes (when a pass takes
+   no longer than ``min_duration_s``, at least five run, so small data gets a verdict);
 5. drift: the same inputs through a float32 copy of the model (only when asked).
 """
 
@@ -31,6 +33,7 @@ import numpy as np
 from workbench.config import TrialConfig, parse_bytes
 from workbench.nvml import NvmlProcessMemory
 from workbench.results import Status, TrialResult
+from workbench.trial.probes.creep import MIN_PASSES_FOR_FLAG, creep_bytes_per_pass, is_creeping
 from workbench.trial.probes.gpu import TfAllocatorPeak, configure_tf_gpus, is_gpu_oom
 from workbench.trial.probes.host import HostPeak, current_rss_bytes
 from workbench.trial.probes.timing import latency_stats
@@ -67,8 +70,17 @@ class Faults:
             del block
 
 
-def measure(cfg: TrialConfig, result: TrialResult) -> None:
-    """Run the phases, filling ``result`` as figures become known."""
+def enough_passes(cfg: TrialConfig, batches: int, passes: int, elapsed: float) -> bool:
+    """The timed phase ends after ``min_batches`` and ``min_duration_s``; when a pass takes no
+    longer than ``min_duration_s`` (small data), also not before the creep verdict's five passes."""
+    if batches < cfg.timing.min_batches or elapsed < cfg.timing.min_duration_s:
+        return False
+    return passes >= MIN_PASSES_FOR_FLAG or elapsed / passes > cfg.timing.min_duration_s
+
+
+def measure(cfg: TrialConfig, result: TrialResult, scratch: Path | None = None) -> None:
+    """Run the phases, filling ``result`` as figures become known (``scratch``: a folder for
+    the trial's own files, such as stream_to_disk's outputs)."""
     host = HostPeak()
     result.host_peak_method = host.method
     nvml = NvmlProcessMemory()
@@ -95,57 +107,69 @@ def measure(cfg: TrialConfig, result: TrialResult) -> None:
     result.images = source.n
     result.skipped_files = list(source.skipped_files)
     result.skipped_images = len(source.skipped_files)
-    pipe = pipelines.build_pipeline(cfg.pipeline, keras, model, source, cfg.batch_size)
+    options: dict[str, Any] = {}
+    if cfg.pipeline == "stream_to_disk":
+        keep = cfg.keep_outputs is not None
+        options = {"outputs_path": Path(cfg.keep_outputs).expanduser() if keep else
+                   (scratch / "outputs.npy" if scratch else None), "keep": keep}
+    pipe = pipelines.build_pipeline(cfg.pipeline, keras, model, source, cfg.batch_size, **options)
     result.load_s = time.perf_counter() - t_load
     result.host_baseline_bytes = current_rss_bytes()
     result.host_load_peak_bytes = host.peak()
+    try:
+        allocator = TfAllocatorPeak(tf)
+        faults = Faults(cfg.fault)
+        host.reset()
+        allocator.reset()
+        result.first_batch_s = pipe.warmup(cfg.timing.warmup_batches)
 
-    allocator = TfAllocatorPeak(tf)
-    faults = Faults(cfg.fault)
-    host.reset()
-    allocator.reset()
-    result.first_batch_s = pipe.warmup(cfg.timing.warmup_batches)
+        latencies: list[float] = []
+        rss_per_pass: list[float] = []
+        images = 0
+        t0 = time.perf_counter()
+        while True:
+            lat, n = pipe.run(hook=lambda: faults.in_prediction(tf))
+            rss_per_pass.append(float(current_rss_bytes()))
+            if not images:
+                # Fixed work (warm-up + one pass over the data), so peaks compare across timing
+                # settings: repeated predict calls creep up (allocator fragmentation), see *_all_*.
+                result.host_peak_bytes = host.peak()
+                first_gpu = allocator.peak()
+                result.gpu_peak_bytes = float(first_gpu) if first_gpu is not None else float("nan")
+            latencies.extend(lat)
+            images += n
+            elapsed = time.perf_counter() - t0
+            if enough_passes(cfg, len(latencies), len(rss_per_pass), elapsed):
+                break
+        result.timed_s = elapsed
+        result.timed_batches = len(latencies)
+        result.timed_images = images
+        result.throughput_ips = images / elapsed if elapsed > 0 else float("nan")
+        for name, value in latency_stats(latencies).items():
+            setattr(result, name, value)
+        result.host_peak_all_bytes = host.peak()
+        result.host_rss_per_pass_bytes = rss_per_pass
+        result.host_creep_bytes_per_pass = creep_bytes_per_pass(rss_per_pass)
+        result.host_creeping = is_creeping(rss_per_pass, result.host_peak_all_bytes)
+        gpu_peak = allocator.peak()
+        result.gpu_peak_all_bytes = float(gpu_peak) if gpu_peak is not None else float("nan")
+        device_peak = nvml.used_bytes() if gpu["gpu_present"] else None
+        result.gpu_device_peak_bytes = float(device_peak) if device_peak is not None else float("nan")
+        host.close()
 
-    latencies: list[float] = []
-    images = 0
-    t0 = time.perf_counter()
-    while True:
-        lat, n = pipe.run(hook=lambda: faults.in_prediction(tf))
-        if not images:
-            # Fixed work (warm-up + one pass over the data), so peaks compare across timing
-            # settings: repeated predict calls creep up (allocator fragmentation), see *_all_*.
-            result.host_peak_bytes = host.peak()
-            first_gpu = allocator.peak()
-            result.gpu_peak_bytes = float(first_gpu) if first_gpu is not None else float("nan")
-        latencies.extend(lat)
-        images += n
-        elapsed = time.perf_counter() - t0
-        if len(latencies) >= cfg.timing.min_batches and elapsed >= cfg.timing.min_duration_s:
-            break
-    result.timed_s = elapsed
-    result.timed_batches = len(latencies)
-    result.timed_images = images
-    result.throughput_ips = images / elapsed if elapsed > 0 else float("nan")
-    for name, value in latency_stats(latencies).items():
-        setattr(result, name, value)
-    result.host_peak_all_bytes = host.peak()
-    gpu_peak = allocator.peak()
-    result.gpu_peak_all_bytes = float(gpu_peak) if gpu_peak is not None else float("nan")
-    device_peak = nvml.used_bytes() if gpu["gpu_present"] else None
-    result.gpu_device_peak_bytes = float(device_peak) if device_peak is not None else float("nan")
-    host.close()
+        if cfg.budget.host_bytes and result.host_peak_all_bytes > cfg.budget.host_bytes:
+            # The kernel's high-water mark confirms what the parent's sampler may have missed.
+            result.status = Status.OVER_BUDGET
+            result.error = (
+                f"host peak {result.host_peak_all_bytes / 2**20:.0f} MiB passed the budget of "
+                f"{cfg.budget.host_bytes / 2**20:.0f} MiB"
+            )
+            return
 
-    if cfg.budget.host_bytes and result.host_peak_all_bytes > cfg.budget.host_bytes:
-        # The kernel's high-water mark confirms what the parent's sampler may have missed.
-        result.status = Status.OVER_BUDGET
-        result.error = (
-            f"host peak {result.host_peak_all_bytes / 2**20:.0f} MiB passed the budget of "
-            f"{cfg.budget.host_bytes / 2**20:.0f} MiB"
-        )
-        return
-
-    if cfg.timing.drift_samples > 0:
-        drift.measure_drift(keras, tf, cfg, model, pipe, source, result)
+        if cfg.timing.drift_samples > 0:
+            drift.measure_drift(keras, tf, cfg, model, pipe, source, result)
+    finally:
+        pipe.close()  # stream_to_disk's output file goes, unless it was asked to be kept
 
 
 def _die_with_parent() -> None:
@@ -173,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     result = TrialResult.for_trial(cfg)
     code = 0
     try:
-        measure(cfg, result)
+        measure(cfg, result, scratch=result_path.parent)
     except MemoryError as exc:
         result.status, result.error = Status.OOM, f"MemoryError: {exc}"
         code = 1
