@@ -23,12 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import workbench
+from workbench import __version__
 from workbench.config import DataSpec, TrialConfig, format_bytes
 from workbench.errors import ConfigError
 
-TEMPLATE = Path(workbench.__file__).parent / "trial" / "job_template.py"  # read as text, never imported here
-_PACKAGE = Path(workbench.__file__).parent
+_PACKAGE = Path(__file__).resolve().parents[1]  # the workbench package folder
+TEMPLATE = _PACKAGE / "trial" / "job_template.py"  # read as text, never imported here
 NAN = float("nan")
 
 
@@ -139,7 +139,7 @@ def render_script(cfg: TrialConfig, output: str, *, target_images: int | None = 
     if measured_images is not None and not math.isnan(measured_bytes):
         measured += f" at {measured_images:,} images"
     header = [
-        f"# Written by `workbench script` (tf-memory-workbench {workbench.__version__}) on "
+        f"# Written by `workbench script` (tf-memory-workbench {__version__}) on "
         f"{datetime.now(timezone.utc).date().isoformat()}.",
         f"# Setting: {ascii(cfg.model.label)} | {ascii(cfg.data.label)} | {cfg.pipeline} | {cfg.precision} | "
         f"batch {cfg.batch_size}",
@@ -183,11 +183,10 @@ def measured_peak(results_dir: str | os.PathLike[str], cfg: TrialConfig, images:
 def predicted_peak(df: Any, cfg: TrialConfig, images: int) -> float:
     """The memory model's host peak for this setting at ``images`` (``workbench.predict_peak``,
     with the dataset-size term); NaN where it cannot say or this workbench has no such model."""
-    predict = getattr(workbench, "predict_peak", None)
-    if predict is None:
-        return NAN
+    from workbench.analysis.memory_model import predict_peak
+
     try:
-        return float(predict(df, pipeline=cfg.pipeline, precision=cfg.precision,
+        return float(predict_peak(df, pipeline=cfg.pipeline, precision=cfg.precision,
                              batch_size=cfg.batch_size, images=images, model=cfg.model.label))
     except (TypeError, KeyError, ValueError):
         return NAN
