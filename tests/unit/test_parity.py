@@ -28,13 +28,16 @@ COMMANDS = {
     "search": (search_command, ["--model", DEFAULT_MODEL, "--out", DEFAULT_OUT]),
     "report": (report_command, [DEFAULT_OUT]),
 }
+# CLI-only on purpose: the panel offers no way into another machine's folder (it says to pick
+# another one), since mixing machines is a decision worth typing out.
+CLI_ONLY = {"allow_other_machine"}
 
 
 def cli(command: str, argv: list[str] | None = None) -> dict:
     module, required = COMMANDS[command]
     parser = argparse.ArgumentParser()
     module.prepare_parser(parser)
-    values = vars(parser.parse_args(required + (argv or [])))
+    values = {k: v for k, v in vars(parser.parse_args(required + (argv or []))).items() if k not in CLI_ONLY}
     if "margin" in values:  # the CLI takes "10%" or "0.1"; the panel holds the fraction
         values["margin"] = parse_margin(values["margin"])
     return values

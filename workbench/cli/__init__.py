@@ -42,8 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from workbench.cli.options import attach_signed_values
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_signed_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         return int(args._run(args) or 0)
     except WorkbenchError as exc:

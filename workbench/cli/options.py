@@ -6,6 +6,7 @@ Defaults come from the config dataclasses, so the CLI, the panel and the Python 
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import fields
 
 from workbench.config import Budget, DataSpec, ModelSpec, SweepConfig, TimingSpec, parse_bytes
@@ -34,12 +35,27 @@ def add_trial_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-duration", type=float, default=_TIMING["min_duration_s"], help="timed seconds at least (default %(default)s)")
     p.add_argument("--drift-samples", type=int, default=_TIMING["drift_samples"], help="images compared with float32 (0: off; default %(default)s)")
     p.add_argument("--out", required=True, help="results folder (re-running into it resumes)")
+    p.add_argument("--allow-other-machine", action="store_true",
+                   help="add to a results folder written on another machine (its trials are kept apart, not reused)")
 
 
 def add_sweep_axes(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-sizes", default=",".join(map(str, _SWEEP["batch_sizes"])), help="comma-separated (default %(default)s)")
     p.add_argument("--precisions", default=",".join(_SWEEP["precisions"]), help="float32, mixed_float16, mixed_bfloat16 (default %(default)s)")
     p.add_argument("--pipelines", default=",".join(_SWEEP["pipelines"]), help="in_memory, batch_loop, stream (default %(default)s)")
+
+
+def attach_signed_values(argv: list[str]) -> list[str]:
+    """``--host-budget -1GB`` -> ``--host-budget=-1GB``: argparse takes a value starting with
+    ``-`` and a digit for an option of its own ("expected one argument"); attached, it reaches
+    the option's own check, which says what is wrong with it (here: "must be positive")."""
+    out: list[str] = []
+    for arg in argv:
+        if out and re.fullmatch(r"--[A-Za-z][\w-]*", out[-1]) and re.match(r"-\.?\d", arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def model_data_budget_timing(args: argparse.Namespace) -> tuple[ModelSpec, DataSpec, Budget, TimingSpec]:

@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
                 if event.result is not None and not event.result.ok:
                     bar.write(f"{event.trial.describe()}: {event.result.status}: {event.result.error}")
 
-        run_sweep(sweep, args.out, progress=progress, retry_failed=args.retry_failed)
+        run_sweep(sweep, args.out, progress=progress, retry_failed=args.retry_failed,
+                  allow_other_machine=args.allow_other_machine)
     df = load_results(args.out)
     print(results_table(df))
     print(f"\nresults: {args.out}/results.jsonl")
