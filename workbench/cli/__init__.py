@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "search": ("search", "find the largest batch size that fits a memory budget"),
     "report": ("report", "write a standalone HTML report of a results folder"),
     "demo": ("demo", "run the default demo sweep and write its report"),
+    "compare": ("compare", "compare several results folders (machines) in one HTML page"),
 }
 
 
