@@ -139,7 +139,7 @@ def read_lines(path: Path) -> Lines:
             if not isinstance(obj, dict):
                 found.skipped.append((lineno, f"a JSON {type(obj).__name__}, not a record"))
             elif obj.get("record") not in ("header", "trial"):
-                found.skipped.append((lineno, f"not a workbench record (record={str(obj.get('record'))[:40]!r})"))
+                found.skipped.append((lineno, f"not a workbench record (record={repr(obj.get('record'))[:40]})"))
             elif obj["record"] == "header" and not isinstance(obj.get("environment", {}), dict):
                 found.skipped.append((lineno, "a header whose environment is not an object"))
             else:
