@@ -10,6 +10,7 @@ import re
 from dataclasses import fields
 
 from workbench.config import Budget, DataSpec, ModelSpec, SweepConfig, TimingSpec, parse_bytes
+from workbench.errors import ConfigError
 
 _TIMING = {f.name: f.default for f in fields(TimingSpec)}
 _BUDGET = {f.name: f.default for f in fields(Budget)}
@@ -58,12 +59,20 @@ def attach_signed_values(argv: list[str]) -> list[str]:
     return out
 
 
+def size_option(text: str | None, option: str) -> int | None:
+    """A memory size typed for ``option``; the error names the option."""
+    try:
+        return parse_bytes(text) if text else None
+    except ConfigError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
 def model_data_budget_timing(args: argparse.Namespace) -> tuple[ModelSpec, DataSpec, Budget, TimingSpec]:
     model = ModelSpec(args.model, image_size=args.image_size, allow_unsafe=args.allow_unsafe)
     data = DataSpec.parse(args.data)
     budget = Budget(
-        host_bytes=parse_bytes(args.host_budget) if args.host_budget else None,
-        gpu_bytes=parse_bytes(args.gpu_budget) if args.gpu_budget else None,
+        host_bytes=size_option(args.host_budget, "--host-budget"),
+        gpu_bytes=size_option(args.gpu_budget, "--gpu-budget"),
         timeout_s=args.timeout,
     )
     timing = TimingSpec(warmup_batches=args.warmup_batches, min_batches=args.min_batches,

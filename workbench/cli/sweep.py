@@ -23,17 +23,25 @@ def run(args: argparse.Namespace) -> int:
     from workbench.plan import expand
 
     total = len(expand(sweep))
-    with tqdm(total=total, unit="trial", dynamic_ncols=True) as bar:
-        def progress(event: TrialEvent) -> None:
-            if event.kind == "start":
-                bar.set_description(f"{event.trial.pipeline} {event.trial.precision} b{event.trial.batch_size}")
-            else:
-                bar.update(1)
-                if event.result is not None and not event.result.ok:
-                    bar.write(f"{event.trial.describe()}: {event.result.status}: {event.result.error}")
+    bars: list[tqdm] = []  # made at the first trial: an input refused before that prints its line alone
 
+    def progress(event: TrialEvent) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="trial", dynamic_ncols=True))
+        bar = bars[0]
+        if event.kind == "start":
+            bar.set_description(f"{event.trial.pipeline} {event.trial.precision} b{event.trial.batch_size}")
+        else:
+            bar.update(1)
+            if event.result is not None and not event.result.ok:
+                bar.write(f"{event.trial.describe()}: {event.result.status}: {event.result.error}")
+
+    try:
         run_sweep(sweep, args.out, progress=progress, retry_failed=args.retry_failed,
                   allow_other_machine=args.allow_other_machine)
+    finally:
+        for bar in bars:
+            bar.close()
     df = load_results(args.out)
     print(results_table(df))
     print(f"\nresults: {args.out}/results.jsonl")
