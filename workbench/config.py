@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from workbench.errors import ConfigError
+from workbench.parsing import (  # noqa: F401  (re-exported: the parsers' historical home)
+    format_bytes,
+    parse_bytes,
+    parse_image_size,
+    parse_int_list,
+    parse_name_list,
+    whole_number,
+)
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 PIPELINES = ("in_memory", "batch_loop", "stream", "stream_to_disk")
@@ -46,106 +52,23 @@ APPLICATIONS: dict[str, tuple[str, int, int]] = {
 # Built-in models: "tiny" is a small random CNN for fast tests, "demo" is trained locally.
 BUILTIN_MODELS: dict[str, int] = {"tiny": 32, "demo": 32}
 
-_UNITS = {
-    "": 1, "b": 1,
-    "k": 10**3, "kb": 10**3, "kib": 2**10,
-    "m": 10**6, "mb": 10**6, "mib": 2**20,
-    "g": 10**9, "gb": 10**9, "gib": 2**30,
-    "t": 10**12, "tb": 10**12, "tib": 2**40,
-}
+def user_path(text: str, what: str) -> Path:
+    """``text`` as a path, ``~`` expanded; :class:`ConfigError` when no file could have that
+    name (a NUL byte, a name past the system's length limit, ``~nosuchuser``)."""
+    try:
+        path = Path(text).expanduser()
+        path.exists()  # a name too long for the file system fails here, not later
+    except (OSError, ValueError, RuntimeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"{what} {text[:80]!r} is not a usable path ({reason}): check it") from None
+    return path
 
 
-def parse_bytes(text: str | int | float) -> int:
-    """Parse a memory size: ``"1.5GB"`` (10^9), ``"512MiB"`` (2^20), ``"2G"``, ``123456``.
-
-    Decimal units (KB, MB, GB) are powers of 1000, binary units (KiB, MiB, GiB) powers of 1024.
-    """
-    if isinstance(text, bool):
-        raise ConfigError(f"memory size {text!r} is not a size: write e.g. 2GB or 512MiB")
-    if isinstance(text, int | float):
-        value = float(text)
-        unit = ""
-    else:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
-        if not m or m.group(2).lower() not in _UNITS:
-            raise ConfigError(
-                f"memory size {text!r} is malformed: write a number and a unit, e.g. 1.5GB, 512MiB or 8GiB"
-            )
-        value, unit = float(m.group(1)), m.group(2).lower()
-    nbytes = value * _UNITS[unit]
-    if not math.isfinite(nbytes) or nbytes <= 0:
-        raise ConfigError(f"memory size {text!r} must be positive, e.g. 2GB")
-    return int(nbytes)
-
-
-def format_bytes(nbytes: float | int | None) -> str:
-    """Human-readable binary size (``1.50 GiB``); ``n/a`` for a missing figure."""
-    if nbytes is None or (isinstance(nbytes, float) and math.isnan(nbytes)):
-        return "n/a"
-    value = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def parse_image_size(text: str | int | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
-    """``96`` -> (96, 96); ``"96x128"`` -> (96, 128) as (height, width); None stays None."""
-    if text is None or text == "":
-        return None
-    if isinstance(text, bool):
-        raise ConfigError(f"image size {text!r} is malformed: write 96 or 96x128")
-    if isinstance(text, int):
-        size = (text, text)
-    elif isinstance(text, tuple | list):
-        if len(text) != 2:
-            raise ConfigError(f"image size {text!r} must be (height, width)")
-        size = (int(text[0]), int(text[1]))
-    else:
-        m = re.fullmatch(r"\s*(\d+)\s*(?:[xX,]\s*(\d+))?\s*", str(text))
-        if not m:
-            raise ConfigError(f"image size {text!r} is malformed: write 96 or 96x128 (height x width)")
-        h = int(m.group(1))
-        size = (h, int(m.group(2)) if m.group(2) else h)
-    if min(size) < 8 or max(size) > 4096:
-        raise ConfigError(f"image size {size[0]}x{size[1]} is out of range: use 8 to 4096 pixels a side")
-    return size
-
-
-def parse_int_list(text: str | list[int] | tuple[int, ...], what: str) -> tuple[int, ...]:
-    """``"1,8,32"`` -> (1, 8, 32), rejecting empty lists, zero, negatives and non-numbers."""
-    items: list[Any]
-    if isinstance(text, str):
-        items = [t.strip() for t in text.split(",") if t.strip()]
-    else:
-        items = list(text)
-    if not items:
-        raise ConfigError(f"{what}: give at least one value, e.g. 1,8,32")
-    out = []
-    for item in items:
-        try:
-            value = int(item)
-            if isinstance(item, float) and item != value:
-                raise ValueError
-        except (TypeError, ValueError):
-            raise ConfigError(f"{what}: {item!r} is not a whole number") from None
-        if value < 1:
-            raise ConfigError(f"{what}: {value} is not allowed; use whole numbers of 1 or more")
-        out.append(value)
-    return tuple(dict.fromkeys(out))  # keep order, drop repeats
-
-
-def parse_name_list(text: str | list[str] | tuple[str, ...], allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
-    """``"float32,mixed_bfloat16"`` -> validated tuple of names from ``allowed``."""
-    items = [t.strip() for t in text.split(",")] if isinstance(text, str) else [str(t).strip() for t in text]
-    items = [t for t in items if t]
-    if not items:
-        raise ConfigError(f"{what}: choose at least one of {', '.join(allowed)}")
-    for item in items:
-        if item not in allowed:
-            raise ConfigError(f"unknown {what[:-1] if what.endswith('s') else what} {item!r}: choose from {', '.join(allowed)}")
-    return tuple(dict.fromkeys(items))
+def _exists(text: str) -> bool:
+    try:
+        return Path(text).expanduser().exists()
+    except (OSError, ValueError, RuntimeError):
+        return False
 
 
 class _Serialisable:
@@ -182,7 +105,7 @@ class ModelSpec(_Serialisable):
             raise ConfigError("model: give a keras.applications name, 'demo', 'tiny' or a model file path")
         object.__setattr__(self, "image_size", parse_image_size(self.image_size))
         if self.kind == "file":
-            path = Path(self.name).expanduser()
+            path = user_path(self.name, "model file")
             if not path.exists():
                 raise ConfigError(
                     f"model file {self.name!r} does not exist: give a .keras/.h5 file, a SavedModel "
@@ -212,7 +135,7 @@ class ModelSpec(_Serialisable):
             return "application"
         if key in BUILTIN_MODELS:
             return "builtin"
-        if key.endswith(MODEL_FILE_SUFFIXES) or "/" in self.name or "\\" in self.name or Path(self.name).expanduser().exists():
+        if key.endswith(MODEL_FILE_SUFFIXES) or "/" in self.name or "\\" in self.name or _exists(self.name):
             return "file"
         return "unknown"
 
@@ -238,14 +161,17 @@ class DataSpec(_Serialisable):
     def __post_init__(self) -> None:
         if self.kind not in DATA_KINDS:
             raise ConfigError(f"unknown data kind {self.kind!r}: choose from {', '.join(DATA_KINDS)}")
-        if self.count is not None and (isinstance(self.count, bool) or int(self.count) < 1):
-            raise ConfigError(f"data: image count {self.count!r} must be 1 or more")
+        if self.count is not None:
+            count = whole_number(self.count)
+            if count is None or count < 1:
+                raise ConfigError(f"data: image count {self.count!r} must be 1 or more (a whole number)")
+            object.__setattr__(self, "count", count)
         if self.kind == "synthetic" and self.count is None:
             object.__setattr__(self, "count", 256)
         if self.kind in ("folder", "npy"):
             if not self.path:
                 raise ConfigError(f"data: {self.kind} needs a path")
-            path = Path(self.path).expanduser()
+            path = user_path(self.path, "data path")
             if not path.exists():
                 raise ConfigError(f"data path {self.path!r} does not exist: give an image folder or a .npy file")
             if self.kind == "folder" and not path.is_dir():
@@ -263,11 +189,11 @@ class DataSpec(_Serialisable):
         if head in ("synthetic", "demo"):
             count = None
             if tail:
-                if not tail.isdigit():
+                count = whole_number(tail) if tail.isdigit() else None  # no sign, no spaces
+                if count is None:
                     raise ConfigError(f"data {text!r}: the count after ':' must be a whole number, e.g. {head}:64")
-                count = int(tail)
             return cls(kind=head, count=count)
-        path = Path(text).expanduser()
+        path = user_path(text, "data")
         if text.lower().endswith(".npy"):
             return cls(kind="npy", path=str(path))
         if path.is_dir():

@@ -6,7 +6,12 @@ File format (``OUT/results.jsonl``), one JSON object a line:
   written when the file is created (and again if a later sweep runs on another machine);
 * one ``{"record": "trial", ...}`` line per finished trial, flushed and fsynced at once.
 
-Schema history: 1 (first version).
+A sweep resumes only into a folder written on the same machine (hostname, CPU, GPU, TensorFlow,
+Keras); with ``allow_other_machine`` it adds a header of its own and its trials carry its
+``machine`` id, so trials measured elsewhere are never reused or mixed up. Lines that cannot be
+read are skipped with a warning (:mod:`workbench.records`).
+
+Schema history: 1 (first version); trials gained ``machine`` (older ones take their header's).
 """
 
 from __future__ import annotations
@@ -25,6 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
+from workbench.records import (
+    RecordError,
+    checked_fields,
+    machine_differences,
+    machine_id,
+    read_lines,
+    warn_skipped,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -113,6 +126,7 @@ class TrialResult:
     keras_version: str | None = None
     started_at: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    machine: str | None = None  # the machine it was measured on (workbench.records.machine_id)
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
@@ -146,15 +160,12 @@ class TrialResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialResult:
-        known = {f.name: f for f in fields(cls)}
-        kwargs = {}
-        for name, value in data.items():
-            if name not in known:
-                continue  # a newer writer's extra field: ignore rather than fail
-            if value is None and known[name].default is NAN:
-                value = NAN
-            kwargs[name] = value
-        return cls(**kwargs)
+        """Read a stored result. A newer writer's extra fields are ignored; a missing field or one
+        of the wrong type raises :class:`workbench.records.RecordError` (a ``ValueError``)."""
+        try:
+            return cls(**checked_fields(cls, data))
+        except (TypeError, ValueError) as exc:  # e.g. an unknown status
+            raise RecordError(str(exc)) from None
 
 
 def _cpu_model() -> str:
@@ -205,56 +216,81 @@ class ResultStore:
     def __init__(self, out_dir: str | os.PathLike[str]) -> None:
         self.out_dir = Path(out_dir)
         self.path = self.out_dir / RESULTS_FILE
+        self.machine: str | None = None  # this machine's id, once a header was ensured
+        self.skipped: list[tuple[int, str]] = []  # (line, reason) of the last read
 
-    def _records(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        records = []
-        with self.path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    # A line cut short by a kill mid-write: everything before it is kept.
-                    print(f"workbench: skipping unreadable line {lineno} of {self.path}", file=sys.stderr)
-        return records
+    def _read(self) -> tuple[list[dict[str, Any]], list[TrialResult]]:
+        """(headers, trials) in file order; each trial's ``machine`` filled from the header above
+        it when the line has none. Unreadable lines are skipped, each with one warning."""
+        lines = read_lines(self.path)
+        skipped = list(lines.skipped)
+        headers: list[dict[str, Any]] = []
+        trials: list[TrialResult] = []
+        for lineno, obj in lines.objects:
+            if obj["record"] == "header":
+                headers.append(obj)
+                continue
+            try:
+                trial = TrialResult.from_dict(obj)
+            except RecordError as exc:
+                skipped.append((lineno, f"a trial record that cannot be read ({exc})"))
+                continue
+            if trial.machine is None and headers:
+                trial.machine = machine_id(headers[-1].get("environment"))
+            trials.append(trial)
+        self.skipped = sorted(skipped)
+        for lineno, reason in self.skipped:
+            warn_skipped(self.path, lineno, reason)
+        return headers, trials
 
     def headers(self) -> list[dict[str, Any]]:
-        return [r for r in self._records() if r.get("record") == "header"]
+        return self._read()[0]
 
-    def results(self) -> list[TrialResult]:
-        return [TrialResult.from_dict(r) for r in self._records() if r.get("record") == "trial"]
+    def results(self, machine: str | None = None) -> list[TrialResult]:
+        """Every readable trial; with ``machine``, only those measured there (or of unknown origin)."""
+        trials = self._read()[1]
+        return [t for t in trials if machine is None or t.machine in (None, machine)]
 
     def done_keys(self) -> set[str]:
-        return {r["key"] for r in self._records() if r.get("record") == "trial"}
+        return {r.key for r in self.results()}
 
     def _append(self, record: dict[str, Any]) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         line = json.dumps(record, allow_nan=False, default=str) + "\n"
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line)
+        with self.path.open("a+b") as fh:
+            if fh.tell() > 0:  # a last line cut short by a kill would swallow this record: end it first
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    line = "\n" + line
+            fh.write(line.encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
 
-    def ensure_header(self, sweep: dict[str, Any] | None = None, env: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Write a header unless the newest one already describes this machine and sweep."""
+    def ensure_header(self, sweep: dict[str, Any] | None = None, env: dict[str, Any] | None = None,
+                      *, allow_other_machine: bool = False) -> dict[str, Any]:
+        """Write a header unless the newest one already describes this machine and sweep.
+
+        Raises :class:`WorkbenchError` when the folder holds trials from another machine (or
+        other TensorFlow/Keras versions), unless ``allow_other_machine``: then this machine's
+        trials are added beside them, each stamped with its ``machine``, and none is reused.
+        """
         env = env if env is not None else environment()
+        self.machine = here = machine_id(env)
         headers = self.headers()
-        if headers:
-            last = headers[-1]
-            same_machine = all(
-                last.get("environment", {}).get(k) == env.get(k)
-                for k in ("hostname", "tensorflow", "keras", "cpu_model", "gpu_name")
+        others = [h for h in headers if machine_id(h.get("environment")) != here]
+        if others and not allow_other_machine:
+            differ = "; ".join(machine_differences(others[-1].get("environment") or {}, env))
+            raise WorkbenchError(
+                f"results folder {str(self.out_dir)!r} was written on another machine ({differ}): sweep into a "
+                "new folder (--out), or pass --allow-other-machine to keep this machine's trials apart beside them"
             )
-            if same_machine and last.get("sweep") == sweep:
-                return last
+        if headers and machine_id(headers[-1].get("environment")) == here and headers[-1].get("sweep") == sweep:
+            return headers[-1]
         header = {
             "record": "header",
             "schema_version": SCHEMA_VERSION,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": here,
             "environment": env,
             "sweep": sweep,
         }
@@ -262,6 +298,11 @@ class ResultStore:
         return header
 
     def append(self, result: TrialResult) -> None:
+        """Append one trial, stamped with this machine (flushed and fsynced at once)."""
+        if result.machine is None:
+            if getattr(self, "machine", None) is None:
+                self.machine = machine_id(environment())
+            result.machine = self.machine
         record = {"record": "trial", "schema_version": SCHEMA_VERSION, **result.to_dict()}
         self._append(record)
 
@@ -269,14 +310,17 @@ class ResultStore:
 def load_results(out_dir: str | os.PathLike[str]) -> pd.DataFrame:
     """One row per trial (failed trials included), the :data:`COLUMNS` first.
 
-    ``df.attrs["environment"]`` and ``df.attrs["sweep"]`` hold the newest header's records.
+    ``df.attrs["environment"]`` and ``df.attrs["sweep"]`` hold the newest header's records;
+    ``df.attrs["machines"]`` maps each ``machine`` id in the folder to its environment, and
+    ``df.attrs["skipped_lines"]`` lists the ``(line, reason)`` of lines that could not be read.
     """
     import pandas as pd
 
     store = ResultStore(out_dir)
     if not store.path.exists():
         raise WorkbenchError(f"no results in {out_dir}: expected {store.path} (run a sweep into it first)")
-    rows = [r.to_dict() for r in store.results()]
+    headers, trials = store._read()
+    rows = [r.to_dict() for r in trials]
     df = pd.DataFrame(rows)
     if df.empty:
         df = pd.DataFrame(columns=[f.name for f in fields(TrialResult)])
@@ -286,7 +330,8 @@ def load_results(out_dir: str | os.PathLike[str]) -> pd.DataFrame:
     for col in numeric:
         if col in df.columns:
             df[col] = pd.to_numeric(df[col], errors="coerce")
-    headers = store.headers()
+    df.attrs["machines"] = {machine_id(h.get("environment")): h.get("environment") or {} for h in headers}
+    df.attrs["skipped_lines"] = list(store.skipped)
     if headers:
         df.attrs["environment"] = headers[-1].get("environment", {})
         df.attrs["sweep"] = headers[-1].get("sweep")

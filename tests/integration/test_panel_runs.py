@@ -41,9 +41,17 @@ def test_cancel_stops_the_running_trial_within_a_second(tmp_path):
     assert ResultStore(tmp_path / "runs").results() == []  # nothing half-measured is stored
 
 
+def over_budget() -> dict[str, str]:
+    """Settings for a real over_budget trial in a few seconds: a budget 100 MiB above what the
+    runtime holds before predicting (a lower one is refused before any trial), and data whose
+    making passes it (20,000 synthetic 32x32 images: about 700 MiB while they are drawn)."""
+    from workbench.engine.baseline import runtime_baseline_bytes
+
+    return {"host_budget": str(runtime_baseline_bytes() + 100 * 2**20), "data": "synthetic:20000"}
+
+
 def test_a_failed_trial_shows_in_table_plots_and_decision_at_once(tmp_path):
-    # 150 MB is passed while the worker imports TensorFlow: a real over_budget trial in ~2 s.
-    wb = make_panel(tmp_path, host_budget="150MB")
+    wb = make_panel(tmp_path, **over_budget())
     t0 = time.monotonic()
     wb.run_button.click()
     assert time.monotonic() - t0 < 0.5 and wb.jobs.busy  # the kernel is free while it runs
@@ -59,7 +67,7 @@ def test_a_failed_trial_shows_in_table_plots_and_decision_at_once(tmp_path):
 
 
 def test_search_reports_when_nothing_fits(tmp_path):
-    wb = make_panel(tmp_path, host_budget="150MB")
+    wb = make_panel(tmp_path, **over_budget())
     wb.search_button.click()
     assert wb.wait(90)
     assert "no batch size fits" in wb.status.value, wb.status.value

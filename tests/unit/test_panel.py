@@ -77,7 +77,7 @@ def test_powers_of_two_and_data_pickers(tmp_path):
     ("batch_list", "8,big", "batch_sizes", "'big' is not a whole number"),
     ("image_size", "huge", "image_size", "malformed"),
     ("host_budget", "lots", "host_budget", "malformed"),
-    ("gpu_budget", "-1GB", "gpu_budget", "malformed"),
+    ("gpu_budget", "-1GB", "gpu_budget", "must be positive"),
     ("warmup_batches", 0, "timing", "at least 1 batch"),
     ("timeout", 0.0, "timing", "positive number of seconds"),
     ("out", "", "out", "give a folder"),

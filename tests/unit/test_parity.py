@@ -32,6 +32,9 @@ REQUIRED = ["--model", DEFAULT_MODEL, "--out", DEFAULT_OUT]  # what the CLI has 
 # DataSpec's own default count (SweepConfig.model and .data have no default).
 EXPECTED = SweepConfig(model=ModelSpec(DEFAULT_MODEL), data=DataSpec("synthetic"))
 NOT_EXPOSED = {"data.seed": "the synthetic images' seed is fixed, so that runs compare"}
+# CLI-only on purpose: the panel offers no way into another machine's folder (it says to pick
+# another one), since mixing machines is a decision worth typing out.
+CLI_ONLY = {"allow_other_machine"}
 
 
 def leaves(cls: type, prefix: str = "") -> list[str]:
@@ -79,7 +82,11 @@ def case_table(folder: Path) -> dict[str, tuple[str, list[str], Any, Any]]:
 def parse(module: Any, argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     module.prepare_parser(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name in CLI_ONLY:
+        if hasattr(args, name):
+            delattr(args, name)
+    return args
 
 
 def cli_sweep(argv: list[str] | None = None) -> SweepConfig:

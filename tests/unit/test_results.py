@@ -47,8 +47,10 @@ def test_header_written_once_per_machine_and_sweep(tmp_path):
     store.ensure_header({"x": 1}, env=env)
     store.ensure_header({"x": 1}, env=env)
     assert len(store.headers()) == 1
-    store.ensure_header({"x": 1}, env={**env, "hostname": "b"})
+    store.ensure_header({"x": 2}, env=env)  # another sweep, same machine: a header of its own
     assert len(store.headers()) == 2
+    store.ensure_header({"x": 2}, env={**env, "hostname": "b"}, allow_other_machine=True)
+    assert len(store.headers()) == 3
     assert store.headers()[0]["schema_version"] == SCHEMA_VERSION
 
 
@@ -76,7 +78,7 @@ def test_a_line_cut_short_by_a_kill_loses_only_itself(tmp_path, capsys):
     with store.path.open("a") as fh:
         fh.write('{"record": "trial", "key": "abc", "mod')  # killed mid-write
     assert len(store.results()) == 1
-    assert "skipping unreadable line 2" in capsys.readouterr().err
+    assert f"skipping line 2 of {store.path}: not valid JSON" in capsys.readouterr().err
 
 
 def test_missing_folder_is_a_clear_error(tmp_path):

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from workbench.cli import demo, report, script, search, sweep
+from workbench.cli import compare, demo, report, script, search, sweep
 from workbench.errors import WorkbenchError
 
 
@@ -33,6 +33,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("search", "find the largest batch size that fits a memory budget", search.prepare_parser, search.run),
     Command("report", "write a standalone HTML report of a results folder", report.prepare_parser, report.run),
     Command("demo", "run the default demo sweep and write its report", demo.prepare_parser, demo.run),
+    Command("compare", "compare several results folders (machines) in one HTML page",
+            compare.prepare_parser, compare.run),
     Command("script", "write a standalone Python script that runs the real job for one setting",
             script.prepare_parser, script.run),
 )
@@ -54,8 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``workbench ARGV``; the exit code (2 for a user's error, 130 when interrupted)."""
+    from workbench.cli.options import attach_signed_values
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_signed_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         return int(args._run(args) or 0)
     except WorkbenchError as exc:

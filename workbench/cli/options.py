@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import fields
 
@@ -48,6 +49,8 @@ def add_trial_options(p: argparse.ArgumentParser, *, model: str | None = None, d
     p.add_argument("--drift-samples", type=int, default=_TIMING["drift_samples"], help="images compared with float32 (0: off; default %(default)s)")
     p.add_argument("--out", required=out is None, default=out,
                    help=_with_default("results folder (re-running into it resumes)", out))
+    p.add_argument("--allow-other-machine", action="store_true",
+                   help="add to a results folder written on another machine (its trials are kept apart, not reused)")
 
 
 def add_sweep_axes(p: argparse.ArgumentParser, *, batch_sizes: Sequence[int] = _SWEEP["batch_sizes"],
@@ -79,12 +82,36 @@ def optional_bytes(text: str | None) -> int | None:
     return parse_bytes(text) if text else None
 
 
+def attach_signed_values(argv: list[str]) -> list[str]:
+    """``--host-budget -1GB`` -> ``--host-budget=-1GB``: argparse takes a value starting with
+    ``-`` and a digit for an option of its own ("expected one argument"); attached, it reaches
+    the option's own check, which says what is wrong with it (here: "must be positive")."""
+    out: list[str] = []
+    for arg in argv:
+        if out and re.fullmatch(r"--[A-Za-z][\w-]*", out[-1]) and re.match(r"-\.?\d", arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def size_option(text: str | None, option: str) -> int | None:
+    """A memory size typed for ``option``; the error names the option."""
+    try:
+        return parse_bytes(text) if text else None
+    except ConfigError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
 def model_data_budget_timing(args: argparse.Namespace) -> tuple[ModelSpec, DataSpec, Budget, TimingSpec]:
     """The parts of a trial that the options of :func:`add_trial_options` describe."""
     model = ModelSpec(args.model, image_size=args.image_size, allow_unsafe=args.allow_unsafe)
     data = DataSpec.parse(args.data)
-    budget = Budget(host_bytes=optional_bytes(args.host_budget), gpu_bytes=optional_bytes(args.gpu_budget),
-                    timeout_s=args.timeout)
+    budget = Budget(
+        host_bytes=size_option(args.host_budget, "--host-budget"),
+        gpu_bytes=size_option(args.gpu_budget, "--gpu-budget"),
+        timeout_s=args.timeout,
+    )
     timing = TimingSpec(warmup_batches=args.warmup_batches, min_batches=args.min_batches,
                         min_duration_s=args.min_duration, drift_samples=args.drift_samples)
     return model, data, budget, timing

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = search_batch(template, args.out, host_budget_bytes=budget.host_bytes,
                           gpu_budget_bytes=budget.gpu_bytes, margin=margin, max_batch=args.max_batch,
-                          progress=progress, strategy=args.strategy)
+                          progress=progress, strategy=args.strategy, allow_other_machine=args.allow_other_machine)
     for note in result.notes:
         print(f"note: {note}")
     if result.batch_size == 0:

@@ -16,5 +16,6 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     sweep = sweep_config(args)  # validates everything before any trial starts
-    run_sweep_with_progress(sweep, args.out, retry_failed=args.retry_failed)
+    run_sweep_with_progress(sweep, args.out, retry_failed=args.retry_failed,
+                            allow_other_machine=args.allow_other_machine)
     return 0

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.config import DataSpec, ModelSpec
+from workbench.config import DataSpec, ModelSpec, user_path
 from workbench.errors import ConfigError
 
 UNSAFE_HINT = (
@@ -152,9 +152,15 @@ def npy_info(path: Path) -> NpyInfo:
             f"{path.name} is truncated: its header promises {expected} bytes, the file has {path.stat().st_size}"
         )
     full = shape if len(shape) == 4 else (*shape, 1)
+    if full[0] == 0:
+        raise ConfigError(f"{path.name} holds no images (its shape is {shape}): give a .npy with at least one image")
+    if full[3] not in IMAGE_CHANNELS:
+        raise ConfigError(f"{path.name} holds {full[3]}-channel images (shape {shape}): images have 1 (gray), "
+                          "3 (RGB) or 4 (RGBA) channels; save the array as (N, H, W, 3) or (N, H, W)")
     return NpyInfo(shape=(int(full[0]), int(full[1]), int(full[2]), int(full[3])), dtype=dtype, offset=offset)
 
 
+IMAGE_CHANNELS = (1, 3, 4)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 DECODABLE_FORMATS = ("JPEG", "MPO", "PNG")  # MPO: the JPEG variant many cameras write
 
@@ -229,3 +235,42 @@ def check_data_spec(data: DataSpec) -> None:
     and a count the data can supply."""
     available_images(data)
     check_image_counts(data)
+    if data.kind == "folder":
+        check_some_readable(scan(Path(data.path or "").expanduser())[0], str(data.path))
+
+
+FOLDER_SAMPLE = 8  # images decoded before the first trial (all of them only if these all fail)
+
+
+def check_some_readable(files: list[Path], label: str) -> None:
+    """Refuse a folder none of whose images Pillow can decode (a trial would find nothing to
+    predict). A few files spread over the folder are decoded first; only when every one of
+    those fails are the others tried, stopping at the first good one."""
+    step = max(len(files) // FOLDER_SAMPLE, 1)
+    sample = files[::step][:FOLDER_SAMPLE]
+    reasons = [check_image(f) for f in sample]
+    if any(r is None for r in reasons):
+        return
+    picked = set(sample)
+    for f in files:
+        if f not in picked and check_image(f) is None:
+            return
+    raise ConfigError(f"image folder {label!r}: none of its {len(files)} image file(s) can be decoded "
+                      f"(e.g. {sample[0].name}: {reasons[0]}); give a folder of readable JPEG or PNG images")
+
+
+def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """Refuse, before any work, a results folder that cannot be one: an existing file, a path
+    under a file, or a place this user cannot write."""
+    shown = str(out_dir)[:120]
+    path = user_path(str(out_dir), "results folder")
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"results folder {shown!r} is an existing file: give a folder (--out) for the results")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"results folder {shown!r} lies under {str(parent)!r}, a file: give a folder (--out)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"results folder {shown!r}: no permission to write in {str(parent)!r}; give another --out")
+    return path

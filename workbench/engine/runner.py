@@ -24,6 +24,7 @@ import psutil
 
 from workbench.config import SweepConfig, TrialConfig
 from workbench.engine.launcher import ForkServer, SpawnLauncher, default_launcher
+from workbench.engine.lock import folder_lock
 from workbench.plan import expand
 from workbench.results import ResultStore, Status, TrialResult
 
@@ -215,20 +216,34 @@ def run_sweep(
     cancel: threading.Event | None = None,
     retry_failed: bool = False,
     launcher: Launcher | None = None,
+    allow_other_machine: bool = False,
 ) -> list[TrialResult]:
     """Run every trial of ``sweep`` not already in ``out_dir``; return the results of all of them.
 
     Each result is appended to ``out_dir/results.jsonl`` and flushed as soon as its trial ends,
     so a sweep killed halfway resumes where it stopped. ``retry_failed`` runs failed trials again.
     Cancelling (``cancel.set()``) ends the running trial's process; finished results are kept.
+    A folder written on another machine is refused unless ``allow_other_machine`` (then its
+    trials are kept apart, never reused); a folder another sweep is writing is refused at once.
     """
     trials = expand(sweep)  # validates every trial before any runs
+    from workbench.engine.baseline import check_host_budget
+    from workbench.engine.preflight import check_out_dir
     from workbench.engine.prepare import prepare
 
+    check_out_dir(out_dir)
     prepare(sweep.model, sweep.data, cancel=cancel)  # file checks; demo assets built, never in a trial
-    store = ResultStore(out_dir)
-    store.ensure_header(sweep.to_dict())
-    previous = {r.key: r for r in store.results()}
+    check_host_budget(sweep.budget.host_bytes)  # not below what TensorFlow alone holds
+    with folder_lock(out_dir):
+        return _run_trials(trials, sweep, ResultStore(out_dir), progress, cancel, retry_failed, launcher,
+                           allow_other_machine)
+
+
+def _run_trials(trials: list[TrialConfig], sweep: SweepConfig, store: ResultStore, progress: Progress | None,
+                cancel: threading.Event | None, retry_failed: bool, launcher: Launcher | None,
+                allow_other_machine: bool) -> list[TrialResult]:
+    store.ensure_header(sweep.to_dict(), allow_other_machine=allow_other_machine)
+    previous = {r.key: r for r in store.results(machine=store.machine)}  # never another machine's
     results: list[TrialResult] = []
     for index, trial in enumerate(trials):
         if cancel is not None and cancel.is_set():

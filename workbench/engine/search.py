@@ -16,6 +16,7 @@ budget.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -28,6 +29,9 @@ from typing import Any
 from workbench.analysis.memory_model import fit_line, max_batch_for_budget
 from workbench.analysis.peaks import budget_peak
 from workbench.config import Budget, TrialConfig
+from workbench.engine.baseline import check_host_budget
+from workbench.engine.lock import folder_lock
+from workbench.engine.preflight import check_out_dir
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.results import ResultStore, Status, TrialResult
 
@@ -229,13 +233,13 @@ def _check(template: TrialConfig, host: int | None, gpu: int | None, margin: flo
 
 
 def trial_probe(out_dir: str | os.PathLike[str], cancel: threading.Event | None = None,
-                header: dict[str, Any] | None = None) -> Probe:
+                header: dict[str, Any] | None = None, allow_other_machine: bool = False) -> Probe:
     """The real probe: one isolated trial through :func:`workbench.engine.runner.run_trial`, appended
     to ``out_dir/results.jsonl`` like any sweep's trial."""
     from workbench.engine.runner import run_trial
 
     store = ResultStore(out_dir)
-    store.ensure_header(header)
+    store.ensure_header(header, allow_other_machine=allow_other_machine)
 
     def probe(cfg: TrialConfig) -> TrialResult | None:
         result = run_trial(cfg, cancel=cancel)
@@ -277,6 +281,7 @@ def search_batch(
     probe: Probe | None = None,
     strategy: str = "model",
     max_probes: int | None = None,
+    allow_other_machine: bool = False,
 ) -> SearchResult:
     """Find the largest batch size for ``template`` whose peak stays under budget x (1 - margin).
 
@@ -305,17 +310,32 @@ def search_batch(
     result = SearchResult(batch_size=0, host_budget_bytes=host_budget_bytes, gpu_budget_bytes=gpu_budget_bytes,
                           margin=margin, max_batch=max_batch, strategy=strategy, notes=notes,
                           template=template.to_dict())
-    if probe is None:
-        _prepare_assets(template, cancel)
-        probe = trial_probe(out_dir, cancel, header={"search": {
-            "template": template.to_dict(), "host_budget_bytes": host_budget_bytes,
-            "gpu_budget_bytes": gpu_budget_bytes, "margin": margin, "max_batch": max_batch}})
     if max_probes is None:  # the doubling baseline runs to the end, to be compared
         max_probes = int(math.log2(max_batch)) + 2 if strategy == "model" else 4 * max_batch
     elif isinstance(max_probes, bool) or int(max_probes) < 1:
         raise ConfigError(f"max probes {max_probes!r} must be a whole number of 1 or more")
-    state = _Search(limits, max_batch, margin, strategy)
-    peak_kind = "host" if host_budget_bytes else "gpu"
+    with contextlib.ExitStack() as held:
+        if probe is None:  # real trials: checked inputs, a folder of our own, this machine's
+            check_out_dir(out_dir)
+            _prepare_assets(template, cancel)
+            check_host_budget(host_budget_bytes)
+            held.enter_context(folder_lock(out_dir))
+            probe = trial_probe(out_dir, cancel, header={"search": {
+                "template": template.to_dict(), "host_budget_bytes": host_budget_bytes,
+                "gpu_budget_bytes": gpu_budget_bytes, "margin": margin, "max_batch": max_batch}},
+                allow_other_machine=allow_other_machine)
+        _probe_until_done(template, probe, result, _Search(limits, max_batch, margin, strategy),
+                          int(max_probes), progress, cancel)
+        write_search(result, out_dir)
+    return result
+
+
+def _probe_until_done(template: TrialConfig, probe: Probe, result: SearchResult, state: _Search,
+                      max_probes: int, progress: Callable[[ProbeEvent], None] | None,
+                      cancel: threading.Event | None) -> None:
+    """Run probes until the bracket closes, the cap, or a cancel; record each in ``result``."""
+    notes, max_batch = result.notes, result.max_batch
+    peak_kind = "host" if result.host_budget_bytes else "gpu"
     while not state.done:
         if len(result.probes) >= max_probes:
             notes.append(f"stopped after {max_probes} probes with the largest batch between {state.low} "
@@ -348,8 +368,6 @@ def search_batch(
                          else "probes" if not state.done
                          else "nothing_fits" if state.low == 0
                          else "max_batch" if state.low >= max_batch else "budget")
-    write_search(result, out_dir)
-    return result
 
 
 def _high(state: _Search) -> int | None:
