@@ -1,7 +1,7 @@
 """``workbench demo``: the default demo sweep, then its report.
 
 The demo model (a small CNN trained here on real handwritten digits) over the demo images,
-through the three pipelines and three precisions at a few batch sizes: 27 trials, a few
+through the four pipelines and three precisions at a few batch sizes: 36 trials, a few
 minutes on a laptop CPU. Re-running resumes; the report is rewritten each time.
 """
 
