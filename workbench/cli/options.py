@@ -9,6 +9,7 @@ import argparse
 from dataclasses import fields
 
 from workbench.config import Budget, DataSpec, ModelSpec, SweepConfig, TimingSpec, parse_bytes
+from workbench.engine.executors import Executor, make_executor
 
 _TIMING = {f.name: f.default for f in fields(TimingSpec)}
 _BUDGET = {f.name: f.default for f in fields(Budget)}
@@ -59,3 +60,18 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     model, data, budget, timing = model_data_budget_timing(args)
     return SweepConfig(model=model, data=data, pipelines=args.pipelines, precisions=args.precisions,
                        batch_sizes=args.batch_sizes, budget=budget, timing=timing)
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """Where trials run: this machine (default) or a Ray cluster (the ``ray`` extra)."""
+    p.add_argument("--executor", default="local", choices=("local", "ray"),
+                   help="local: this machine, one trial at a time (default); ray: one trial per node or GPU of a Ray cluster")
+    p.add_argument("--ray-address", default=None,
+                   help="with --executor ray: HOST:PORT of the cluster's head, or local to start Ray here")
+
+
+def executor(args: argparse.Namespace) -> Executor | None:
+    """The executor the options ask for (None: the default local one); checked before any trial."""
+    if getattr(args, "executor", "local") == "local" and not getattr(args, "ray_address", None):
+        return None
+    return make_executor(args.executor, args.ray_address)

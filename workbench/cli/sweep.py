@@ -6,7 +6,13 @@ import argparse
 
 from tqdm import tqdm
 
-from workbench.cli.options import add_sweep_axes, add_trial_options, sweep_config
+from workbench.cli.options import (
+    add_executor_options,
+    add_sweep_axes,
+    add_trial_options,
+    executor,
+    sweep_config,
+)
 from workbench.engine.runner import TrialEvent, run_sweep
 from workbench.render.table import results_table
 from workbench.results import load_results
@@ -15,11 +21,13 @@ from workbench.results import load_results
 def prepare_parser(p: argparse.ArgumentParser) -> None:
     add_trial_options(p)
     add_sweep_axes(p)
+    add_executor_options(p)
     p.add_argument("--retry-failed", action="store_true", help="run failed trials again instead of keeping them")
 
 
 def run(args: argparse.Namespace) -> int:
     sweep = sweep_config(args)  # validates everything before any trial starts
+    runs_on = executor(args)
     from workbench.plan import expand
 
     total = len(expand(sweep))
@@ -32,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
                 if event.result is not None and not event.result.ok:
                     bar.write(f"{event.trial.describe()}: {event.result.status}: {event.result.error}")
 
-        run_sweep(sweep, args.out, progress=progress, retry_failed=args.retry_failed)
+        run_sweep(sweep, args.out, progress=progress, retry_failed=args.retry_failed, executor=runs_on)
     df = load_results(args.out)
     print(results_table(df))
     print(f"\nresults: {args.out}/results.jsonl")

@@ -23,12 +23,15 @@ from pathlib import Path
 import psutil
 
 from workbench.config import SweepConfig, TrialConfig
+from workbench.engine.executors import Executor, Finished, LocalExecutor
 from workbench.engine.launcher import ForkServer, SpawnLauncher, default_launcher
+from workbench.errors import WorkbenchError
 from workbench.plan import expand
 from workbench.results import ResultStore, Status, TrialResult
 
 MIB = 2**20
 STDERR_TAIL_CHARS = 3000
+POLL_S = 0.1  # how often the sweep's loop looks at the cancel flag while trials run elsewhere
 
 
 @dataclass
@@ -215,37 +218,76 @@ def run_sweep(
     cancel: threading.Event | None = None,
     retry_failed: bool = False,
     launcher: Launcher | None = None,
+    executor: Executor | None = None,
 ) -> list[TrialResult]:
     """Run every trial of ``sweep`` not already in ``out_dir``; return the results of all of them.
 
     Each result is appended to ``out_dir/results.jsonl`` and flushed as soon as its trial ends,
     so a sweep killed halfway resumes where it stopped. ``retry_failed`` runs failed trials again.
-    Cancelling (``cancel.set()``) ends the running trial's process; finished results are kept.
+    Cancelling (``cancel.set()``) ends the running trials' processes; finished results are kept.
+    ``executor`` says where trials run (default: this machine, one at a time, through
+    ``launcher``; :class:`workbench.engine.ray_executor.RayExecutor` fans them out over a Ray
+    cluster); results come back in the order trials finish and are returned in sweep order.
     """
     trials = expand(sweep)  # validates every trial before any runs
     from workbench.engine.prepare import prepare
 
     prepare(sweep.model, sweep.data, cancel=cancel)  # file checks; demo assets built, never in a trial
     store = ResultStore(out_dir)
-    store.ensure_header(sweep.to_dict())
     previous = {r.key: r for r in store.results()}
-    results: list[TrialResult] = []
-    for index, trial in enumerate(trials):
-        if cancel is not None and cancel.is_set():
-            break
-        done = previous.get(trial.key())
-        if done is not None and (done.ok or not retry_failed):
-            results.append(done)
+    results: dict[int, TrialResult] = {}
+
+    def finished(done: Finished) -> bool:
+        """Store what finished; False when a trial came back cancelled (nothing half-measured
+        is stored)."""
+        for index, result in done:
+            if result is not None:
+                store.append(result)
+                results[index] = result
+                if progress:
+                    progress(TrialEvent("end", index, len(trials), trials[index], result))
+        return all(result is not None for _, result in done)
+
+    todo = {i for i, t in enumerate(trials)
+            if (done := previous.get(t.key())) is None or (retry_failed and not done.ok)}
+    executor = executor or LocalExecutor(launcher)
+    running, going = 0, True
+    try:
+        if todo and not (cancel is not None and cancel.is_set()):
+            executor.open(cancel)  # a cluster that cannot be reached fails here, before any file is written
+        store.ensure_header(sweep.to_dict())
+        for index, trial in enumerate(trials):
+            if cancel is not None and cancel.is_set():
+                break
+            if index not in todo:
+                results[index] = previous[trial.key()]
+                if progress:
+                    progress(TrialEvent("skip", index, len(trials), trial, results[index]))
+                continue
+            while going and running >= max(executor.slots, 1):  # wait for a free slot
+                going, running = _collect(executor, cancel, finished, running)
+            if not going or (cancel is not None and cancel.is_set()):
+                break
+            if executor.slots < 1:
+                raise WorkbenchError(f"no {executor.name} slot is left to run trials (finished results are saved; "
+                                     "re-run to resume)")
             if progress:
-                progress(TrialEvent("skip", index, len(trials), trial, done))
-            continue
-        if progress:
-            progress(TrialEvent("start", index, len(trials), trial))
-        result = run_trial(trial, cancel=cancel, launcher=launcher)
-        if result is None:  # cancelled: nothing half-measured is stored
-            break
-        store.append(result)
-        results.append(result)
-        if progress:
-            progress(TrialEvent("end", index, len(trials), trial, result))
-    return results
+                progress(TrialEvent("start", index, len(trials), trial))
+            executor.submit(index, trial)
+            running += 1
+        while going and running:
+            going, running = _collect(executor, cancel, finished, running)
+    finally:
+        if todo:
+            executor.close()
+    return [results[i] for i in sorted(results)]
+
+
+def _collect(executor: Executor, cancel: threading.Event | None,
+             finished: Callable[[Finished], bool], running: int) -> tuple[bool, int]:
+    """Wait briefly for trials to finish and store them: (go on?, trials still running)."""
+    if cancel is not None and cancel.is_set():
+        finished(executor.cancel())  # what ended before the cancel is kept
+        return False, 0
+    done = executor.poll(POLL_S)
+    return finished(done), running - len(done)
