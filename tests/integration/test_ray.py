@@ -224,3 +224,14 @@ def test_a_sweep_killed_halfway_resumes_through_ray_without_repeating(cluster, t
     lines = [json.loads(x) for x in store.path.read_text().splitlines() if x.strip()]
     keys = [x["key"] for x in lines if x["record"] == "trial"]
     assert len(keys) == 4 == len(set(keys)) and first <= set(keys)
+
+
+def test_a_search_probes_on_the_cluster(cluster, tmp_path):
+    from workbench.engine.search import search_batch
+
+    template = expand(replace(SWEEP, batch_sizes=(1,)))[0]
+    found = search_batch(template, tmp_path, host_budget_bytes=64 * 2**30, max_batch=8,
+                         executor=RayExecutor(cluster.address))
+    assert found.batch_size == 8 and found.limited_by == "max_batch"  # 64 GiB: every batch fits
+    rows = ResultStore(tmp_path).results()
+    assert len(rows) == found.n_probes >= 2 and all(r.ok and r.node for r in rows)
