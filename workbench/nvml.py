@@ -52,6 +52,16 @@ def nvml_devices(nvml: Any = None) -> list[dict[str, Any]]:
         return []
 
 
+def visible_device_handle(nvml: Any) -> Any:
+    """NVML's handle of the GPU this process's CUDA sees first. NVML numbers every GPU of the
+    machine and ignores ``CUDA_VISIBLE_DEVICES``, which a scheduler (Ray's ``num_gpus``) sets
+    to give a process one GPU: ``CUDA_VISIBLE_DEVICES=3`` is NVML's device 3, not 0."""
+    first = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    if first.startswith(("GPU-", "MIG-")):
+        return nvml.nvmlDeviceGetHandleByUUID(first)
+    return nvml.nvmlDeviceGetHandleByIndex(int(first) if first.isdigit() else 0)
+
+
 class NvmlProcessMemory:
     """Device memory held by this process on one GPU, as the driver sees it (CUDA context,
     cuDNN/cuBLAS workspaces and TF's allocator pool together).
@@ -62,7 +72,7 @@ class NvmlProcessMemory:
     :meth:`start` is used instead, and :attr:`method` says so.
     """
 
-    def __init__(self, device_index: int = 0, pid: int | None = None, nvml: Any = None) -> None:
+    def __init__(self, device_index: int | None = None, pid: int | None = None, nvml: Any = None) -> None:
         self.nvml = nvml if nvml is not None else _nvml()
         self.pid = pid if pid is not None else os.getpid()
         self.handle = None
@@ -70,7 +80,8 @@ class NvmlProcessMemory:
         self._used_at_start: int | None = None
         if self.nvml is not None:
             try:
-                self.handle = self.nvml.nvmlDeviceGetHandleByIndex(device_index)
+                self.handle = (visible_device_handle(self.nvml) if device_index is None  # CUDA's first GPU
+                               else self.nvml.nvmlDeviceGetHandleByIndex(device_index))
             except Exception:
                 self.handle = None
 

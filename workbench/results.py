@@ -119,6 +119,13 @@ class TrialResult:
     skipped_files: list[str] = field(default_factory=list)
     wall_s: float = NAN  # the whole trial process, as the parent saw it
     launcher: str | None = None  # "fork" (from a warm fork server) or "spawn" (a fresh interpreter)
+    # Where a trial ran on a Ray cluster (None for this machine): Ray's node id, and that node's
+    # host name, CPU model, GPU name and TensorFlow version, so mixed machines are never mixed up.
+    node: str | None = None
+    node_hostname: str | None = None
+    node_cpu: str | None = None
+    node_gpu: str | None = None
+    node_tf_version: str | None = None
     exit_code: int | None = None
     error: str | None = None
     stderr_tail: str | None = None

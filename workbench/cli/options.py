@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 
 from workbench.config import Budget, DataSpec, ModelSpec, SweepConfig, TimingSpec, parse_bytes
+from workbench.engine.executors import Executor, make_executor
 from workbench.errors import ConfigError
 
 _TIMING = {f.name: f.default for f in fields(TimingSpec)}
@@ -123,3 +124,18 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     return SweepConfig(model=model, data=data, pipelines=args.pipelines, precisions=args.precisions,
                        batch_sizes=args.batch_sizes, budget=budget, timing=timing,
                        images=getattr(args, "images", None))
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """Where trials run: this machine (default) or a Ray cluster (the ``ray`` extra)."""
+    p.add_argument("--executor", default="local", choices=("local", "ray"),
+                   help="local: this machine, one trial at a time (default); ray: one trial per node or GPU of a Ray cluster")
+    p.add_argument("--ray-address", default=None,
+                   help="with --executor ray: HOST:PORT of the cluster's head, or local to start Ray here")
+
+
+def executor(args: argparse.Namespace) -> Executor | None:
+    """The executor the options ask for (None: the default local one); checked before any trial."""
+    if getattr(args, "executor", "local") == "local" and not getattr(args, "ray_address", None):
+        return None
+    return make_executor(args.executor, args.ray_address)

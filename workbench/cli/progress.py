@@ -10,6 +10,7 @@ import os
 from tqdm import tqdm
 
 from workbench.config import SweepConfig
+from workbench.engine.executors import Executor
 from workbench.engine.runner import TrialEvent, run_sweep
 from workbench.plan import expand
 from workbench.render.table import results_table
@@ -17,7 +18,7 @@ from workbench.results import load_results
 
 
 def run_sweep_with_progress(sweep: SweepConfig, out: str | os.PathLike[str], *, retry_failed: bool = False,
-                            allow_other_machine: bool = False) -> None:
+                            allow_other_machine: bool = False, executor: Executor | None = None) -> None:
     """Run ``sweep`` into ``out`` with a progress bar (failed trials are written under it as they
     end), then print the results table and where the results are."""
     total = len(expand(sweep))
@@ -36,7 +37,7 @@ def run_sweep_with_progress(sweep: SweepConfig, out: str | os.PathLike[str], *, 
 
     try:
         run_sweep(sweep, out, progress=progress, retry_failed=retry_failed,
-                  allow_other_machine=allow_other_machine)
+                  allow_other_machine=allow_other_machine, executor=executor)
     finally:
         for bar in bars:
             bar.close()

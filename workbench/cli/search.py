@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from workbench.cli.options import add_trial_options, model_data_budget_timing, parse_margin
+from workbench.cli.options import (
+    add_executor_options,
+    add_trial_options,
+    executor,
+    model_data_budget_timing,
+    parse_margin,
+)
 from workbench.config import PIPELINES, PRECISIONS, TrialConfig, format_bytes
 from workbench.engine.search import SEARCH_FILE, STRATEGIES, ProbeEvent, search_batch
 from workbench.errors import ConfigError
@@ -21,6 +27,7 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-batch", type=int, default=4096, help="largest batch size to consider (default %(default)s)")
     p.add_argument("--strategy", default="model", choices=STRATEGIES,
                    help="model: jump with the fitted memory model (default); doubling: plain doubling then bisecting")
+    add_executor_options(p)
     # The drift phase says nothing about memory: probes skip it unless asked.
     p.set_defaults(drift_samples=0)
 
@@ -45,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     template = TrialConfig(model=model, data=data, pipeline=args.pipeline, precision=args.precision,
                            batch_size=1, budget=budget, timing=timing)
     kind = "host" if budget.host_bytes else "gpu"
+    runs_on = executor(args)
     limits = ", ".join(f"{name} {format_bytes(b)} (probes must stay under {format_bytes(b * (1 - margin))})"
                        for name, b in (("host", budget.host_bytes), ("GPU", budget.gpu_bytes)) if b)
     print(f"searching the largest batch for {template.model.label} | {template.data.label} | "
@@ -56,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     result = search_batch(template, args.out, host_budget_bytes=budget.host_bytes,
                           gpu_budget_bytes=budget.gpu_bytes, margin=margin, max_batch=args.max_batch,
-                          progress=progress, strategy=args.strategy, allow_other_machine=args.allow_other_machine)
+                          progress=progress, strategy=args.strategy, allow_other_machine=args.allow_other_machine,
+                          executor=runs_on)
     for note in result.notes:
         print(f"note: {note}")
     if result.batch_size == 0:

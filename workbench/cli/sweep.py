@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.cli.options import add_sweep_axes, add_trial_options, sweep_config
+from workbench.cli.options import (
+    add_executor_options,
+    add_sweep_axes,
+    add_trial_options,
+    executor,
+    sweep_config,
+)
 from workbench.cli.progress import run_sweep_with_progress
 
 
 def prepare_parser(p: argparse.ArgumentParser) -> None:
     add_trial_options(p)
     add_sweep_axes(p)
+    add_executor_options(p)
     p.add_argument("--retry-failed", action="store_true", help="run failed trials again instead of keeping them")
 
 
 def run(args: argparse.Namespace) -> int:
     sweep = sweep_config(args)  # validates everything before any trial starts
+    runs_on = executor(args)
     run_sweep_with_progress(sweep, args.out, retry_failed=args.retry_failed,
-                            allow_other_machine=args.allow_other_machine)
+                            allow_other_machine=args.allow_other_machine, executor=runs_on)
     return 0

@@ -23,13 +23,16 @@ from pathlib import Path
 import psutil
 
 from workbench.config import SweepConfig, TrialConfig
+from workbench.engine.executors import Executor, Finished, LocalExecutor
 from workbench.engine.launcher import ForkServer, SpawnLauncher, default_launcher
 from workbench.engine.lock import folder_lock
+from workbench.errors import WorkbenchError
 from workbench.plan import expand
 from workbench.results import ResultStore, Status, TrialResult
 
 MIB = 2**20
 STDERR_TAIL_CHARS = 3000
+POLL_S = 0.1  # how often the sweep's loop looks at the cancel flag while trials run elsewhere
 
 
 @dataclass
@@ -217,14 +220,18 @@ def run_sweep(
     retry_failed: bool = False,
     launcher: Launcher | None = None,
     allow_other_machine: bool = False,
+    executor: Executor | None = None,
 ) -> list[TrialResult]:
     """Run every trial of ``sweep`` not already in ``out_dir``; return the results of all of them.
 
     Each result is appended to ``out_dir/results.jsonl`` and flushed as soon as its trial ends,
     so a sweep killed halfway resumes where it stopped. ``retry_failed`` runs failed trials again.
-    Cancelling (``cancel.set()``) ends the running trial's process; finished results are kept.
+    Cancelling (``cancel.set()``) ends the running trials' processes; finished results are kept.
     A folder written on another machine is refused unless ``allow_other_machine`` (then its
     trials are kept apart, never reused); a folder another sweep is writing is refused at once.
+    ``executor`` says where trials run (default: this machine, one at a time, through
+    ``launcher``; :class:`workbench.engine.ray_executor.RayExecutor` fans them out over a Ray
+    cluster); results come back in the order trials finish and are returned in sweep order.
     """
     trials = expand(sweep)  # validates every trial before any runs
     from workbench.engine.baseline import check_host_budget
@@ -235,32 +242,66 @@ def run_sweep(
     prepare(sweep.model, sweep.data, cancel=cancel)  # file checks; demo assets built, never in a trial
     check_host_budget(sweep.budget.host_bytes)  # not below what TensorFlow alone holds
     with folder_lock(out_dir):
-        return _run_trials(trials, sweep, ResultStore(out_dir), progress, cancel, retry_failed, launcher,
-                           allow_other_machine)
+        return _run_trials(trials, sweep, ResultStore(out_dir), progress, cancel, retry_failed,
+                           executor or LocalExecutor(launcher), allow_other_machine)
 
 
 def _run_trials(trials: list[TrialConfig], sweep: SweepConfig, store: ResultStore, progress: Progress | None,
-                cancel: threading.Event | None, retry_failed: bool, launcher: Launcher | None,
+                cancel: threading.Event | None, retry_failed: bool, executor: Executor,
                 allow_other_machine: bool) -> list[TrialResult]:
     store.ensure_header(sweep.to_dict(), allow_other_machine=allow_other_machine)
     previous = {r.key: r for r in store.results(machine=store.machine)}  # never another machine's
-    results: list[TrialResult] = []
-    for index, trial in enumerate(trials):
-        if cancel is not None and cancel.is_set():
-            break
-        done = previous.get(trial.key())
-        if done is not None and (done.ok or not retry_failed):
-            results.append(done)
+    results: dict[int, TrialResult] = {}
+
+    def finished(done: Finished) -> bool:
+        """Store what finished; False when a trial came back cancelled (nothing half-measured
+        is stored)."""
+        for index, result in done:
+            if result is not None:
+                store.append(result)
+                results[index] = result
+                if progress:
+                    progress(TrialEvent("end", index, len(trials), trials[index], result))
+        return all(result is not None for _, result in done)
+
+    todo = {i for i, t in enumerate(trials)
+            if (done := previous.get(t.key())) is None or (retry_failed and not done.ok)}
+    running, going = 0, True
+    try:
+        if todo and not (cancel is not None and cancel.is_set()):
+            executor.open(cancel)  # a cluster that cannot be reached fails here, before any trial
+        for index, trial in enumerate(trials):
+            if cancel is not None and cancel.is_set():
+                break
+            if index not in todo:
+                results[index] = previous[trial.key()]
+                if progress:
+                    progress(TrialEvent("skip", index, len(trials), trial, results[index]))
+                continue
+            while going and running >= max(executor.slots, 1):  # wait for a free slot
+                going, running = _collect(executor, cancel, finished, running)
+            if not going or (cancel is not None and cancel.is_set()):
+                break
+            if executor.slots < 1:
+                raise WorkbenchError(f"no {executor.name} slot is left to run trials (finished results are saved; "
+                                     "re-run to resume)")
             if progress:
-                progress(TrialEvent("skip", index, len(trials), trial, done))
-            continue
-        if progress:
-            progress(TrialEvent("start", index, len(trials), trial))
-        result = run_trial(trial, cancel=cancel, launcher=launcher)
-        if result is None:  # cancelled: nothing half-measured is stored
-            break
-        store.append(result)
-        results.append(result)
-        if progress:
-            progress(TrialEvent("end", index, len(trials), trial, result))
-    return results
+                progress(TrialEvent("start", index, len(trials), trial))
+            executor.submit(index, trial)
+            running += 1
+        while going and running:
+            going, running = _collect(executor, cancel, finished, running)
+    finally:
+        if todo:
+            executor.close()
+    return [results[i] for i in sorted(results)]
+
+
+def _collect(executor: Executor, cancel: threading.Event | None,
+             finished: Callable[[Finished], bool], running: int) -> tuple[bool, int]:
+    """Wait briefly for trials to finish and store them: (go on?, trials still running)."""
+    if cancel is not None and cancel.is_set():
+        finished(executor.cancel())  # what ended before the cancel is kept
+        return False, 0
+    done = executor.poll(POLL_S)
+    return finished(done), running - len(done)

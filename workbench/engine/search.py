@@ -17,6 +17,7 @@ budget.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -30,6 +31,7 @@ from workbench.analysis.memory_model import fit_line, max_batch_for_budget
 from workbench.analysis.peaks import budget_peak
 from workbench.config import Budget, TrialConfig
 from workbench.engine.baseline import check_host_budget
+from workbench.engine.executors import Executor, run_one
 from workbench.engine.lock import folder_lock
 from workbench.engine.preflight import check_out_dir
 from workbench.errors import ConfigError, WorkbenchError
@@ -233,16 +235,18 @@ def _check(template: TrialConfig, host: int | None, gpu: int | None, margin: flo
 
 
 def trial_probe(out_dir: str | os.PathLike[str], cancel: threading.Event | None = None,
-                header: dict[str, Any] | None = None, allow_other_machine: bool = False) -> Probe:
-    """The real probe: one isolated trial through :func:`workbench.engine.runner.run_trial`, appended
-    to ``out_dir/results.jsonl`` like any sweep's trial."""
+                header: dict[str, Any] | None = None, allow_other_machine: bool = False,
+                executor: Executor | None = None) -> Probe:
+    """The real probe: one isolated trial through :func:`workbench.engine.runner.run_trial` (on
+    ``executor``'s slot when given, opened), appended to ``out_dir/results.jsonl`` like any
+    sweep's trial."""
     from workbench.engine.runner import run_trial
 
     store = ResultStore(out_dir)
     store.ensure_header(header, allow_other_machine=allow_other_machine)
 
     def probe(cfg: TrialConfig) -> TrialResult | None:
-        result = run_trial(cfg, cancel=cancel)
+        result = run_trial(cfg, cancel=cancel) if executor is None else run_one(executor, cfg, cancel)
         if result is not None:
             store.append(result)
         return result
@@ -268,6 +272,20 @@ def _dataset_cap(template: TrialConfig, max_batch: int, notes: list[str]) -> int
     return max_batch
 
 
+def _closing_executor(search: Callable[..., SearchResult]) -> Callable[..., SearchResult]:
+    """However the search ends (an error included), the executor it opened is closed."""
+    @functools.wraps(search)
+    def run(*args: Any, **kwargs: Any) -> SearchResult:
+        try:
+            return search(*args, **kwargs)
+        finally:
+            if kwargs.get("executor") is not None:
+                kwargs["executor"].close()
+
+    return run
+
+
+@_closing_executor
 def search_batch(
     template: TrialConfig,
     out_dir: str | os.PathLike[str],
@@ -282,6 +300,7 @@ def search_batch(
     strategy: str = "model",
     max_probes: int | None = None,
     allow_other_machine: bool = False,
+    executor: Executor | None = None,
 ) -> SearchResult:
     """Find the largest batch size for ``template`` whose peak stays under budget x (1 - margin).
 
@@ -294,6 +313,8 @@ def search_batch(
     stops there with a batch that fitted (``limited_by="probes"``, the remaining range in
     ``notes``). The answer is written to
     ``out_dir/search.json``. A cancelled search returns what it had (``cancelled=True``).
+    ``executor`` (e.g. a :class:`workbench.engine.ray_executor.RayExecutor`) runs the probes, one
+    at a time, on one of its slots; it is opened here and closed at the end.
     """
     _check(template, host_budget_bytes, gpu_budget_bytes, margin, max_batch, strategy)
     notes: list[str] = []
@@ -323,7 +344,9 @@ def search_batch(
             probe = trial_probe(out_dir, cancel, header={"search": {
                 "template": template.to_dict(), "host_budget_bytes": host_budget_bytes,
                 "gpu_budget_bytes": gpu_budget_bytes, "margin": margin, "max_batch": max_batch}},
-                allow_other_machine=allow_other_machine)
+                allow_other_machine=allow_other_machine, executor=executor)
+            if executor is not None:
+                executor.open(cancel)
         _probe_until_done(template, probe, result, _Search(limits, max_batch, margin, strategy),
                           int(max_probes), progress, cancel)
         write_search(result, out_dir)

@@ -58,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "drift_samples": _TIMING["drift_samples"], "out": DEFAULT_OUT, "batch_sizes": _SWEEP["batch_sizes"],
     "precisions": _SWEEP["precisions"], "pipelines": _SWEEP["pipelines"], "images": _SWEEP["images"],
     "retry_failed": False,  # run_sweep's default: failed trials are kept, not run again
+    "executor": "local", "ray_address": None,  # where trials run: this machine, or a Ray cluster
 }
 
 
@@ -121,11 +122,16 @@ class SweepForm:
         self.min_duration = W.FloatText(description="min seconds", style=_STYLE, layout=W.Layout(width="220px"))
         self.drift_samples = W.IntText(description="drift images", style=_STYLE, layout=W.Layout(width="220px"))
         self.retry_failed = W.Checkbox(description="run failed trials again", indent=False)
+        self.executor = W.Dropdown(options=[("this machine", "local"), ("a Ray cluster", "ray")],
+                                   description="run trials on", style=_STYLE)
+        self.ray_address = W.Text(placeholder="HOST:PORT of the head, or local", description="Ray address",
+                                  style=_STYLE)
         self.messages = {g: W.HTML(layout=W.Layout(margin="0 0 0 8px")) for g in GROUPS}
         for group, widget in self.controls().items():
             widget.add_class(f"wb-{group.replace('_', '-')}")
         self.data_kind.observe(self._on_data_kind, "value")
         self.model.observe(lambda _: self._sync_visibility(), "value")
+        self.executor.observe(lambda _: self._sync_visibility(), "value")
         self.batch_mode.observe(lambda _: self._sync_visibility(), "value")
         self.set_values(**{**DEFAULTS, **settings})
 
@@ -141,7 +147,7 @@ class SweepForm:
             "gpu_budget": self.gpu_budget, "out": self.out, "timeout": self.timeout,
             "warmup_batches": self.warmup_batches, "min_batches": self.min_batches,
             "min_duration": self.min_duration, "drift_samples": self.drift_samples,
-            "retry_failed": self.retry_failed,
+            "retry_failed": self.retry_failed, "executor": self.executor, "ray_address": self.ray_address,
             **{f"pipeline_{n}": w for n, w in self.pipelines.items()},
             **{f"precision_{n}": w for n, w in self.precisions.items()},
         }
@@ -181,9 +187,11 @@ class SweepForm:
             self.batch_mode.value = "list"
             self.batch_list.value = v if isinstance(v, str) else ",".join(map(str, v))
         for key in ("allow_unsafe", "out", "timeout", "warmup_batches", "min_batches",
-                    "min_duration", "drift_samples", "retry_failed"):
+                    "min_duration", "drift_samples", "retry_failed", "executor"):
             if key in values:
                 getattr(self, key).value = values[key]
+        if "ray_address" in values:
+            self.ray_address.value = values["ray_address"] or ""
         self._sync_visibility()
 
     def _set_data_spec(self, spec: DataSpec) -> None:
@@ -219,6 +227,7 @@ class SweepForm:
         _shown(self.data_count, kind in ("synthetic", "demo"))
         self.data_count.description = "images (0: all)" if kind == "demo" else "images"
         _shown(self.data_path, kind in ("folder", "npy"))
+        _shown(self.ray_address, self.executor.value == "ray")
         pow2 = self.batch_mode.value == "pow2"
         _shown(self.batch_list, not pow2)
         _shown(self.batch_min, pow2)
@@ -260,6 +269,11 @@ class SweepForm:
         """The dataset sizes typed (each trial runs on the first K images), or None: the data's own."""
         text = self.images.value.strip()
         return parse_int_list(text, "dataset sizes") if text else None
+
+    def where(self) -> tuple[str, str | None]:
+        """(executor name, Ray address or None): where the trials run (docs/ray.md)."""
+        address = self.ray_address.value.strip() or None
+        return self.executor.value, (address if self.executor.value == "ray" else None)
 
     def timing(self) -> TimingSpec:
         return TimingSpec(warmup_batches=self.warmup_batches.value, min_batches=self.min_batches.value,
@@ -329,6 +343,7 @@ class SweepForm:
                 row([self.warmup_batches, self.min_batches, self.min_duration]),
                 row([self.drift_samples, self.timeout, self.retry_failed]), m["timing"],
             ]),
+            "Where trials run": W.VBox([row([self.executor, self.ray_address])]),
         }
 
 

@@ -18,6 +18,7 @@ import ipywidgets as W
 from workbench import __version__
 from workbench.analysis import OBJECTIVES
 from workbench.config import SweepConfig, TrialConfig, format_bytes
+from workbench.engine.executors import make_executor
 from workbench.engine.search import STRATEGIES
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.plan import expand
@@ -189,7 +190,9 @@ class Workbench:
     def run(self) -> None:
         """Start the sweep in the background (what **Run sweep** does)."""
         sweep, out = self.config(), self.form.out.value.strip()
-        self.jobs.start("sweep", sweep_body(self, sweep, out, retry_failed=bool(self.form.retry_failed.value)))
+        executor = make_executor(*self.form.where())  # a bad choice or address: one line, before any trial
+        self.jobs.start("sweep", sweep_body(self, sweep, out, retry_failed=bool(self.form.retry_failed.value),
+                                            executor=executor))
 
     def search(self) -> None:
         """Find the largest batch under the budget in the background (what **Search** does)."""
@@ -201,7 +204,8 @@ class Workbench:
         self.jobs.start("search", search_body(self, template, self.form.out.value.strip(),
                                               host_budget_bytes=budget.host_bytes, gpu_budget_bytes=budget.gpu_bytes,
                                               margin=float(self.margin.value), max_batch=int(self.max_batch.value),
-                                              strategy=self.strategy.value))
+                                              strategy=self.strategy.value,
+                                              executor=make_executor(*self.form.where())))
 
     def cancel(self) -> None:
         """Stop the running job (what **Cancel** does): the running trial's process is ended."""

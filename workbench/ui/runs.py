@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from workbench.config import SweepConfig, TrialConfig, format_bytes
+from workbench.engine.executors import Executor
 from workbench.engine.runner import TrialEvent, run_sweep
 from workbench.engine.search import ProbeEvent, search_batch
 from workbench.plan import expand
@@ -32,7 +33,8 @@ def first_use_note(sweep: SweepConfig) -> str:
     return ""
 
 
-def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: bool = False) -> Callable[[threading.Event], None]:
+def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: bool = False,
+               executor: Executor | None = None) -> Callable[[threading.Event], None]:
     """The sweep behind **Run sweep**: run, and after each trial re-draw the results."""
 
     def body(cancel: threading.Event) -> None:
@@ -62,7 +64,7 @@ def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: 
             return f"{tally.current} · {tally.done} of {total} done · {tally.time_left()}"
 
         with ticking(panel.status, status_text):
-            run_sweep(sweep, out, progress=progress, cancel=cancel, retry_failed=retry_failed)
+            run_sweep(sweep, out, progress=progress, cancel=cancel, retry_failed=retry_failed, executor=executor)
         panel.show_results(out)
         summary = (f"{tally.done} of {total} trials ({tally.failed} failed, {tally.skipped} already done) "
                    f"in {tally.elapsed()}; results in {out}")
@@ -77,7 +79,8 @@ def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: 
 
 
 def search_body(panel: Workbench, template: TrialConfig, out: str, *, host_budget_bytes: int | None,
-                gpu_budget_bytes: int | None, margin: float, max_batch: int, strategy: str) -> Callable[[threading.Event], None]:
+                gpu_budget_bytes: int | None, margin: float, max_batch: int, strategy: str,
+                executor: Executor | None = None) -> Callable[[threading.Event], None]:
     """The search behind **Search**: probe batch sizes, showing each probe as it ends."""
     host, gpu = host_budget_bytes, gpu_budget_bytes
 
@@ -107,7 +110,7 @@ def search_body(panel: Workbench, template: TrialConfig, out: str, *, host_budge
         with ticking(panel.status, status_text):
             found = search_batch(template, out, host_budget_bytes=host, gpu_budget_bytes=gpu, margin=margin,
                                  max_batch=max_batch, progress=progress, cancel=cancel,
-                                 strategy=strategy)
+                                 strategy=strategy, executor=executor)
         panel.show_results(out)
         panel.progress.value = panel.progress.max
         probes = f"{found.n_probes} probe(s) in {tally.elapsed()}"
