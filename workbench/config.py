@@ -136,6 +136,33 @@ def parse_int_list(text: str | list[int] | tuple[int, ...], what: str) -> tuple[
     return tuple(dict.fromkeys(out))  # keep order, drop repeats
 
 
+def parse_target_images(value: str | int | None) -> int | None:
+    """The number of images of the real job: ``1200000``, ``"1,200,000"`` or ``"1_200_000"``;
+    None (or blank) stays None. Zero, negatives and anything else are refused in one line."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    malformed = ConfigError(f"target images {value!r} is not a whole number: give the number of images "
+                            "of the real job, e.g. --target-images 1200000")
+    if isinstance(value, str):
+        text = value.strip().replace(",", "").replace("_", "")
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise malformed
+    elif isinstance(value, bool):
+        raise malformed
+    else:
+        try:
+            text = str(int(value))
+            if int(value) != value:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise malformed from None
+    n = int(text)
+    if n < 1:
+        raise ConfigError(f"target images {n} is not allowed: give the number of images of the real job "
+                          "(1 or more), e.g. --target-images 1200000")
+    return n
+
+
 def parse_name_list(text: str | list[str] | tuple[str, ...], allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
     """``"float32,mixed_bfloat16"`` -> validated tuple of names from ``allowed``."""
     items = [t.strip() for t in text.split(",")] if isinstance(text, str) else [str(t).strip() for t in text]
@@ -407,6 +434,10 @@ class SweepConfig(_Serialisable):
     Memory grows with the number of images as well as the batch (predict keeps every batch's
     outputs; in-memory pipelines hold copies of the array), so two or more sizes let the memory
     model separate the two.
+
+    ``target_images``: the number of images of the real job, the size the answers are for (the
+    recommendation, the search and the report predict each setting's peak there). None: the
+    full count of a folder or ``.npy``, or the largest size measured for synthetic and demo data.
     """
 
     model: ModelSpec
@@ -417,6 +448,7 @@ class SweepConfig(_Serialisable):
     budget: Budget = field(default_factory=Budget)
     timing: TimingSpec = field(default_factory=TimingSpec)
     images: tuple[int, ...] | None = None
+    target_images: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", _spec(self.model, ModelSpec))
@@ -430,6 +462,7 @@ class SweepConfig(_Serialisable):
             object.__setattr__(self, "images", tuple(sorted(parse_int_list(self.images, "images"))))
         else:
             object.__setattr__(self, "images", None)
+        object.__setattr__(self, "target_images", parse_target_images(self.target_images))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.cli.options import add_sweep_axes, add_trial_options, sweep_config
-from workbench.cli.progress import run_sweep_with_progress
+from workbench.cli.options import add_sweep_axes, add_target_option, add_trial_options, sweep_config
+from workbench.cli.progress import print_target_answer, run_sweep_with_progress
 
 
 def prepare_parser(p: argparse.ArgumentParser) -> None:
     add_trial_options(p)
     add_sweep_axes(p)
+    add_target_option(p)
     p.add_argument("--retry-failed", action="store_true", help="run failed trials again instead of keeping them")
 
 
 def run(args: argparse.Namespace) -> int:
     sweep = sweep_config(args)  # validates everything before any trial starts
     run_sweep_with_progress(sweep, args.out, retry_failed=args.retry_failed)
+    print_target_answer(sweep, args.out)
     return 0

@@ -28,6 +28,7 @@ from typing import Any
 from workbench.analysis.memory_model import fit_line, max_batch_for_budget
 from workbench.analysis.peaks import budget_peak
 from workbench.config import Budget, TrialConfig
+from workbench.engine import search_target
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.results import ResultStore, Status, TrialResult
 
@@ -41,8 +42,9 @@ Probe = Callable[[TrialConfig], "TrialResult | None"]
 
 @dataclass
 class ProbeEvent:
-    """Progress of a search, for the ``progress`` callback: ``start`` before a probe runs,
-    ``end`` after (``result``, ``fits``, and the bracket ``low``/``high`` it leaves)."""
+    """Progress of a search, for the ``progress`` callback: ``start`` before a probe runs, ``end``
+    after (``result``, ``fits``, the bracket ``low``/``high`` it leaves); ``size`` after a trial
+    measuring how memory grows with the number of images (a search for a target size)."""
 
     kind: str
     index: int  # 0-based probe number
@@ -61,7 +63,9 @@ class SearchResult:
     host budget peak (the larger of the one-pass and all-passes peaks; the GPU budget peak when
     only a GPU budget is given), NaN where not measured.
     ``limited_by`` says what stopped the search: ``budget``, ``max_batch``, ``nothing_fits``,
-    ``probes`` (the probe cap, in a noisy zone) or ``cancelled``.
+    ``probes`` (the probe cap, in a noisy zone) or ``cancelled``. ``target``: for a search at
+    the user's dataset size (:mod:`.search_target`), the sizes measured, the growth per image,
+    and the answer's peak predicted there (``answer``); empty otherwise.
     """
 
     batch_size: int
@@ -77,6 +81,7 @@ class SearchResult:
     cancelled: bool = False
     notes: list[str] = field(default_factory=list)
     template: dict[str, Any] = field(default_factory=dict)
+    target: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN peaks become null)."""
@@ -99,6 +104,7 @@ class SearchResult:
             ],
             "notes": list(self.notes),
             "template": self.template,
+            "target": self.target,
         }
 
 
@@ -277,6 +283,8 @@ def search_batch(
     probe: Probe | None = None,
     strategy: str = "model",
     max_probes: int | None = None,
+    target_images: int | None = None,
+    sample_images: int | None = None,
 ) -> SearchResult:
     """Find the largest batch size for ``template`` whose peak stays under budget x (1 - margin).
 
@@ -287,11 +295,18 @@ def search_batch(
     ``floor(log2(max_batch)) + 2``) caps the probes: on a clean memory curve the search ends
     well before it; where run-to-run noise makes neighbouring batches indistinguishable it
     stops there with a batch that fitted (``limited_by="probes"``, the remaining range in
-    ``notes``). The answer is written to
-    ``out_dir/search.json``. A cancelled search returns what it had (``cancelled=True``).
+    ``notes``). The answer is written to ``out_dir/search.json``. A cancelled search returns
+    what it had (``cancelled=True``).
+
+    ``target_images``: the number of images of the real job (default: the full count of a
+    folder or ``.npy``). Above the sample the probes run on (``sample_images``, default the
+    data's count, at most 2,000 images of a file) the search measures how memory grows with N
+    first, and answers the largest batch whose budget peak *predicted at the target* stays
+    under the budget less the margin (:mod:`.search_target`); the notes say so.
     """
     _check(template, host_budget_bytes, gpu_budget_bytes, margin, max_batch, strategy)
     notes: list[str] = []
+    template, target, sample = search_target.plan_sample(template, target_images, sample_images, notes)
     max_batch = _dataset_cap(template, int(max_batch), notes)
     budget = Budget(host_bytes=host_budget_bytes, gpu_bytes=gpu_budget_bytes,
                     timeout_s=template.budget.timeout_s)
@@ -309,14 +324,19 @@ def search_batch(
         _prepare_assets(template, cancel)
         probe = trial_probe(out_dir, cancel, header={"search": {
             "template": template.to_dict(), "host_budget_bytes": host_budget_bytes,
-            "gpu_budget_bytes": gpu_budget_bytes, "margin": margin, "max_batch": max_batch}})
+            "gpu_budget_bytes": gpu_budget_bytes, "margin": margin, "max_batch": max_batch,
+            "target_images": target, "sample_images": sample}})
     if max_probes is None:  # the doubling baseline runs to the end, to be compared
         max_probes = int(math.log2(max_batch)) + 2 if strategy == "model" else 4 * max_batch
     elif isinstance(max_probes, bool) or int(max_probes) < 1:
         raise ConfigError(f"max probes {max_probes!r} must be a whole number of 1 or more")
-    state = _Search(limits, max_batch, margin, strategy)
     peak_kind = "host" if host_budget_bytes else "gpu"
-    while not state.done:
+    growth, limits, probe = search_target.start(  # the N term first, when the target is above the sample
+        template, probe, target, sample, limits, notes, cancel=cancel,
+        report=lambda i, trial: progress(ProbeEvent("size", i, trial.batch_size, trial)) if progress else None)
+    result.cancelled = growth is not None and growth.cancelled
+    state = _Search(limits, max_batch, margin, strategy)
+    while not state.done and not result.cancelled and (growth is None or growth.finished):
         if len(result.probes) >= max_probes:
             notes.append(f"stopped after {max_probes} probes with the largest batch between {state.low} "
                          f"and {state.high - 1}: peaks this close differ by less than run-to-run noise")
@@ -344,7 +364,9 @@ def search_batch(
             progress(ProbeEvent("end", index, batch, trial, fits, state.low, _high(state)))
     result.batch_size = state.low
     result.n_probes = len(result.probes)
+    result.target = search_target.summary(growth, target, state.low, result.probes, peak_kind)
     result.limited_by = ("cancelled" if result.cancelled
+                         else "nothing_fits" if growth is not None and not growth.finished
                          else "probes" if not state.done
                          else "nothing_fits" if state.low == 0
                          else "max_batch" if state.low >= max_batch else "budget")
