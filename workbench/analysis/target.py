@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.analysis.memory_model import MODEL_KEYS, fit_memory_model, max_batch_at, peak_at
-from workbench.analysis.peaks import at_largest_size, budget_peak
+from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
 from workbench.config import format_bytes
 
 EXTRAPOLATION = 4.0  # past this many times the largest size measured, a prediction is an extrapolation
@@ -129,6 +129,13 @@ def settings_at(df: pd.DataFrame, target_images: int, *, host_budget_bytes: floa
     return out
 
 
+def _sizes(df: pd.DataFrame, fit: Any) -> list[int]:
+    """The dataset sizes the ok trials of a fitted series ran at."""
+    same = np.logical_and.reduce([df[k] == fit[k] for k in MODEL_KEYS if k in df.columns and k in fit])
+    part = df[same & (df["status"].astype(str) == "ok")]
+    return dataset_sizes(part)
+
+
 def series_at(df: pd.DataFrame, target_images: int, *, host_budget_bytes: float | None = None,
               margin: float = 0.1) -> list[dict[str, Any]]:
     """Per model/pipeline/precision: the sizes measured, the N term, how far the prediction
@@ -139,7 +146,7 @@ def series_at(df: pd.DataFrame, target_images: int, *, host_budget_bytes: float 
     fits = fit_memory_model(df, kind="host")
     for _, fit in fits.iterrows():
         why = not_predictable(fit, target_images)
-        sizes = [int(fit[k]) for k in ("min_images", "max_images") if math.isfinite(float(fit[k]))]
+        sizes = _sizes(df, fit)
         best = None
         if host_budget_bytes and not why:
             best = max_batch_at(fit, host_budget_bytes, images=target_images, margin=margin)

@@ -226,6 +226,7 @@ def memory_vs_images(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "h
         raise ValueError(f"kind {kind!r}: use 'host' or 'gpu'")
     ax = new_axes(ax)
     what = "host" if kind == "host" else "GPU"
+    df = df.reset_index(drop=True)  # rows are matched by index below: results joined from two runs repeat it
     values = budget_peak(df, kind)
     images = pd.to_numeric(df["images"], errors="coerce") if "images" in df else pd.Series(np.nan, index=df.index)
     ok = df[(df["status"].astype(str) == "ok") & np.isfinite(values) & (images > 0)]
