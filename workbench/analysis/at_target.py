@@ -82,7 +82,7 @@ def recommend_at(df: pd.DataFrame, target: int, *, host_budget_bytes: int | None
     budgeted = bool(host_budget_bytes or gpu_budget_bytes)
     pool = settings[settings["fits"].astype(bool)] if budgeted else settings
     pool = pool[np.isfinite(pool[column].astype(float))] if len(pool) else pool
-    common = dict(objective=objective, host_budget_bytes=host_budget_bytes, gpu_budget_bytes=gpu_budget_bytes,
+    common: dict[str, Any] = dict(objective=objective, host_budget_bytes=host_budget_bytes, gpu_budget_bytes=gpu_budget_bytes,
                   margin=margin, candidates=len(pool), target_images=target)
     sizes = dataset_sizes(df)
     measured = f"the trials ran at {', '.join(f'{n:,}' for n in sizes) or 'unknown'} images"

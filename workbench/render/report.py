@@ -90,11 +90,11 @@ def figures_section(df: pd.DataFrame, rec: Recommendation, host_budget: int | No
                     margin: float, target: int | None = None) -> list[tuple[str, str]]:
     """(caption, inline PNG) for each plot: the batch-size plots, then peak host memory against
     the number of images, one figure per pipeline, with the target marked."""
-    per_pipeline = [(f"Peak host memory vs number of images: {pipeline}", plots.memory_vs_images,
-                     {"target_images": target, "budget_bytes": host_budget, "margin": margin},
-                     df[df["pipeline"] == pipeline]) for pipeline in sorted(set(map(str, df["pipeline"].dropna())))]
-    return [(caption, data_uri(figure_png(plot, part, **options))) for caption, plot, options, part in per_pipeline] + [
-        (caption, data_uri(figure_png(plot, df, **options))) for caption, plot, options in (
+    n_options: dict[str, Any] = {"target_images": target, "budget_bytes": host_budget, "margin": margin}
+    pipelines = sorted(set(map(str, df["pipeline"].dropna())))
+    per_pipeline = [(f"Peak host memory vs number of images: {pipeline}", df[df["pipeline"] == pipeline])
+                    for pipeline in pipelines]
+    batch_plots: tuple[tuple[str, Callable[..., Any], dict[str, Any]], ...] = (
         ("Throughput vs batch size", plots.throughput_vs_batch, {}),
         ("Peak host memory vs batch size", plots.memory_vs_batch,
          {"kind": "host", "budget_bytes": host_budget, "margin": margin}),
@@ -103,7 +103,10 @@ def figures_section(df: pd.DataFrame, rec: Recommendation, host_budget: int | No
         ("Memory vs throughput", plots.pareto_plot, {"recommendation": rec}),
         ("Latency percentiles vs batch size", plots.latency_vs_batch, {}),
         ("Agreement with float32 and accuracy", plots.drift_by_precision, {}),
-    )]
+    )
+    return ([(caption, data_uri(figure_png(plot, df, **options))) for caption, plot, options in batch_plots]
+            + [(caption, data_uri(figure_png(plots.memory_vs_images, part, **n_options)))
+               for caption, part in per_pipeline])
 
 
 def memory_model_section(df: pd.DataFrame, host_budget: int | None, margin: float) -> list[dict[str, str]]:
