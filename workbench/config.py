@@ -20,6 +20,7 @@ from workbench.parsing import (  # noqa: F401  (re-exported: the parsers' histor
     parse_image_size,
     parse_int_list,
     parse_name_list,
+    parse_target_images,
     whole_number,
 )
 
@@ -347,6 +348,10 @@ class SweepConfig(_Serialisable):
     Memory grows with the number of images as well as the batch (predict keeps every batch's
     outputs; in-memory pipelines hold copies of the array), so two or more sizes let the memory
     model separate the two.
+
+    ``target_images``: the number of images of the real job, the size the answers are for (the
+    recommendation, the search and the report predict each setting's peak there). None: the
+    full count of a folder or ``.npy``, or the largest size measured for synthetic and demo data.
     """
 
     model: ModelSpec
@@ -357,6 +362,7 @@ class SweepConfig(_Serialisable):
     budget: Budget = field(default_factory=Budget)
     timing: TimingSpec = field(default_factory=TimingSpec)
     images: tuple[int, ...] | None = None
+    target_images: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", _spec(self.model, ModelSpec))
@@ -370,6 +376,7 @@ class SweepConfig(_Serialisable):
             object.__setattr__(self, "images", tuple(sorted(parse_int_list(self.images, "images"))))
         else:
             object.__setattr__(self, "images", None)
+        object.__setattr__(self, "target_images", parse_target_images(self.target_images))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -136,3 +136,30 @@ def parse_name_list(text: str | list[str] | tuple[str, ...], allowed: tuple[str,
         if item not in allowed:
             raise ConfigError(f"unknown {what[:-1] if what.endswith('s') else what} {item!r}: choose from {', '.join(allowed)}")
     return tuple(dict.fromkeys(items))
+
+
+def parse_target_images(value: str | int | None) -> int | None:
+    """The number of images of the real job: ``1200000``, ``"1,200,000"`` or ``"1_200_000"``;
+    None (or blank) stays None. Zero, negatives and anything else are refused in one line."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    malformed = ConfigError(f"target images {value!r} is not a whole number: give the number of images "
+                            "of the real job, e.g. --target-images 1200000")
+    if isinstance(value, str):
+        text = value.strip().replace(",", "").replace("_", "")
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise malformed
+    elif isinstance(value, bool):
+        raise malformed
+    else:
+        try:
+            text = str(int(value))
+            if int(value) != value:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise malformed from None
+    n = int(text)
+    if n < 1:
+        raise ConfigError(f"target images {n} is not allowed: give the number of images of the real job "
+                          "(1 or more), e.g. --target-images 1200000")
+    return n

@@ -17,7 +17,7 @@ from workbench.errors import ConfigError
 from workbench.ui import Workbench, jobs
 from workbench.ui.jobs import JobRunner, Tally, set_status
 
-from ..helpers import make_panel, trial_processes
+from ..helpers import make_panel, trial_processes, write_npy
 
 
 def error_groups(wb: Workbench) -> dict[str, str]:
@@ -81,6 +81,8 @@ def test_powers_of_two_and_data_pickers(tmp_path):
     ("warmup_batches", 0, "timing", "at least 1 batch"),
     ("timeout", 0.0, "timing", "positive number of seconds"),
     ("out", "", "out", "give a folder"),
+    ("target_images", "0", "target_images", "target images 0 is not allowed"),
+    ("target_images", "1.5M", "target_images", "is not a whole number"),
 ])
 def test_a_bad_value_is_shown_next_to_its_control_and_blocks_run(tmp_path, control, value, group, says):
     wb = make_panel(tmp_path)
@@ -220,3 +222,24 @@ def test_cancel_without_a_job_changes_nothing(tmp_path):
     wb = make_panel(tmp_path)
     wb.cancel_button.click()  # disabled in a browser; pressed here anyway
     assert not wb.jobs.busy and not wb.jobs.cancel.is_set() and wb.status.value == ""
+
+
+def test_the_target_size_is_what_the_panel_answers_for(tmp_path):
+    from .test_target import results as planted_results
+
+    wb = make_panel(tmp_path, target_images="1,200,000")
+    assert wb.config().target_images == 1_200_000 and wb._decide_args()["target_images"] == 1_200_000
+    # Blank: the full count of a .npy (read from its header), none for synthetic data.
+    npy = tmp_path / "images.npy"
+    write_npy(npy, 300, size=8)
+    wb.form.target_images.value = ""
+    assert wb.form.target() is None
+    wb.form.set_values(data=str(npy), pipelines="stream")
+    assert error_groups(wb) == {} and wb.form.target() == 300
+    # The recommendation and the peak-vs-images plot answer for it.
+    wb.form.target_images.value = "100000"
+    wb.results.show(planted_results(), **{**wb._decide_args(), "host_budget_bytes": 3 * 2**30})
+    html = wb.results.recommendation.value
+    assert "(host 3.00 GiB, at 100,000 images)" in html and "<b>stream · float32 · batch 64</b>" in html
+    assert "predicted peak host" in html and "25x beyond the 4,000 measured: an extrapolation" in html
+    assert wb.results.memory_n.layout.display is None and bytes(wb.results.memory_n.value).startswith(b"\x89PNG")

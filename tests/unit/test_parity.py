@@ -24,6 +24,7 @@ from workbench.cli.options import model_data_budget_timing, parse_margin, sweep_
 from workbench.config import DataSpec, ModelSpec, SweepConfig, TrialConfig
 from workbench.engine.runner import run_sweep
 from workbench.engine.search import search_batch
+from workbench.render.report import build_report
 from workbench.ui import Workbench
 from workbench.ui.form import DEFAULT_MODEL, DEFAULT_OUT, DEFAULTS
 
@@ -69,6 +70,7 @@ def case_table(folder: Path) -> dict[str, tuple[str, list[str], Any, Any]]:
                        ("float32", "mixed_bfloat16")),
         "batch_sizes": ("batch_sizes", ["--batch-sizes", "2,16"], (2, 16), (2, 16)),
         "images": ("images", ["--images", "8,16"], "8,16", (8, 16)),
+        "target_images": ("target_images", ["--target-images", "1,200,000"], 1_200_000, 1_200_000),
         "budget.host_bytes": ("host_budget", ["--host-budget", "1.5GB"], "1.5GB", 1_500_000_000),
         "budget.gpu_bytes": ("gpu_budget", ["--gpu-budget", "8GiB"], 8 * 2**30, 8 * 2**30),
         "budget.timeout_s": ("timeout", ["--timeout", "30"], 30.0, 30.0),
@@ -152,6 +154,14 @@ def test_search_and_decision_defaults_are_the_api_defaults(panel):
     # Probes skip the drift phase, which says nothing about memory: the CLI's search by default, the panel always.
     assert search.drift_samples == template.timing.drift_samples == 0
 
+    # The target size: none given on every side means the same default (the data's full count
+    # for a folder or .npy, else the largest size measured), resolved in one place.
+    reporting = inspect.signature(build_report).parameters
+    assert search.target_images is None and searching["target_images"].default is None
+    assert search.sample_images is None and searching["sample_images"].default is None
+    assert report.target_images is None and reporting["target_images"].default is None
+    assert deciding["target_images"].default is None and panel.form.target_size() is None
+
 
 def test_cli_values_round_trip_through_the_panel(tmp_path):
     folder = tmp_path / "images"
@@ -160,7 +170,7 @@ def test_cli_values_round_trip_through_the_panel(tmp_path):
              "--timeout", "30", "--warmup-batches", "3", "--min-batches", "4", "--min-duration", "0.5",
              "--drift-samples", "16"]
     axes = ["--batch-sizes", "2,16", "--precisions", "float32,mixed_bfloat16", "--pipelines", "batch_loop,stream",
-            "--retry-failed"]
+            "--retry-failed", "--target-images", "50000"]
     args = parse(sweep_command, REQUIRED + trial + axes)
     wb = Workbench(**vars(args))
     assert wb.config() == sweep_config(args)

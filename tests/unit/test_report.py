@@ -59,11 +59,12 @@ def test_report_escapes_every_user_string(results):
 
 
 def test_report_is_standalone(results):
-    html = build_report(load_results(results))
+    df = load_results(results)
+    html = build_report(df)
     assert not re.search(r"https?://|//cdn|@import|url\(", html)
     sources = re.findall(r'(?:src|href)="([^"]*)"', html)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
-    assert len(sources) == 6
+    assert len(sources) == 6 + df["pipeline"].nunique()  # and a peak-vs-images figure per pipeline
     for src in sources:  # every plot is a real PNG
         assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
 

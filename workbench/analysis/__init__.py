@@ -13,7 +13,7 @@ from workbench.analysis.memory_model import (
     memory_residuals,
     predict_peak,
 )
-from workbench.analysis.peaks import at_largest_size, budget_peak
+from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
 from workbench.analysis.recommend import OBJECTIVES, Recommendation, pareto_frontier, recommend
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "Recommendation",
     "at_largest_size",
     "budget_peak",
+    "dataset_sizes",
     "describe_terms",
     "fit_memory_model",
     "max_batch_at",

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
-from workbench.config import format_bytes
+from workbench.config import format_bytes, parse_target_images
 from workbench.errors import ConfigError
 
 # objective -> (column, True when larger is better)
@@ -64,6 +64,7 @@ class Recommendation:
     margin: float = 0.1
     candidates: int = 0  # ok trials that fit
     notes: tuple[str, ...] = field(default=())
+    target_images: int | None = None  # the dataset size the answer is for (None: the largest measured)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: NaN figures become None."""
@@ -74,6 +75,7 @@ class Recommendation:
             "row": row, "reason": self.reason, "objective": self.objective,
             "host_budget_bytes": self.host_budget_bytes, "gpu_budget_bytes": self.gpu_budget_bytes,
             "margin": self.margin, "candidates": self.candidates, "notes": list(self.notes),
+            "target_images": self.target_images,
         }
 
     def label(self) -> str:
@@ -131,6 +133,7 @@ def recommend(
     gpu_budget_bytes: int | None = None,
     objective: str = "throughput",
     margin: float = 0.1,
+    target_images: int | None = None,
 ) -> Recommendation:
     """The best ok trial for ``objective`` whose peaks stay under ``budget * (1 - margin)``.
 
@@ -139,8 +142,19 @@ def recommend(
     leaves room for run-to-run variation. The reason says, in plain words, what the choice gains
     over float32 and what went over the budget; with nothing fitting, ``row`` is None and the
     reason says what to try.
+
+    ``target_images``: the number of images of the real job. Each setting is then judged by its
+    budget peak *predicted* at that size by the memory model (memory grows with the number of
+    images), the notes say how far the prediction reaches beyond the sizes measured, and a
+    setting whose peak there cannot be predicted (one dataset size measured) is never chosen
+    under a budget (:mod:`.at_target`). None: the answer is for the largest size measured.
     """
     _check(objective, margin, host_budget_bytes, gpu_budget_bytes)
+    if target_images is not None:
+        from workbench.analysis.at_target import recommend_at  # it builds on this module
+
+        return recommend_at(df, parse_target_images(target_images), host_budget_bytes=host_budget_bytes,
+                            gpu_budget_bytes=gpu_budget_bytes, objective=objective, margin=margin)
     host_limit = host_budget_bytes * (1 - margin) if host_budget_bytes else None
     gpu_limit = gpu_budget_bytes * (1 - margin) if gpu_budget_bytes else None
     column, larger = OBJECTIVES[objective]

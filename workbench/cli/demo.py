@@ -12,8 +12,8 @@ import time
 
 import pandas as pd
 
-from workbench.cli.options import add_sweep_axes, add_trial_options, sweep_config
-from workbench.cli.progress import run_sweep_with_progress
+from workbench.cli.options import add_sweep_axes, add_target_option, add_trial_options, sweep_config
+from workbench.cli.progress import print_target_answer, run_sweep_with_progress
 from workbench.config import PIPELINES, PRECISIONS, SweepConfig, format_bytes
 
 DEMO_MODEL = "demo"
@@ -26,6 +26,7 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     # The sweep's options with the demo's defaults: nothing is required.
     add_trial_options(p, model=DEMO_MODEL, data=DEMO_DATA, out=DEMO_OUT)
     add_sweep_axes(p, batch_sizes=DEMO_BATCHES, precisions=PRECISIONS, pipelines=PIPELINES)
+    add_target_option(p)
     p.add_argument("--report", default=None, help="where to write the report (default OUT/report.html)")
 
 
@@ -42,13 +43,15 @@ def run(args: argparse.Namespace) -> int:
     _prepare(sweep)
     t0 = time.monotonic()
     run_sweep_with_progress(sweep, args.out)
+    print_target_answer(sweep, args.out)
     budget, note = sweep.budget.host_bytes, None
     if not budget:
         budget = teaching_budget(load_results(args.out))
         note = (f"The demo chose this budget ({format_bytes(budget)}) between the smallest and largest "
                 "peaks measured, so that some settings fit and some do not; give --host-budget for yours.")
         print(f"\n{note}")
-    path = write_report(args.out, args.report, host_budget_bytes=budget, budget_note=note)
+    path = write_report(args.out, args.report, host_budget_bytes=budget, budget_note=note,
+                        target_images=sweep.target_images)
     print(f"\ndemo finished in {time.monotonic() - t0:.0f} s")
     print(f"report: {path}  (open it in a browser; it works offline)")
     return 0

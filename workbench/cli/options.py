@@ -66,6 +66,14 @@ def add_sweep_axes(p: argparse.ArgumentParser, *, batch_sizes: Sequence[int] = _
                         "of the data (default: the data's own count)")
 
 
+def add_target_option(p: argparse.ArgumentParser) -> None:
+    """``--target-images N``: the number of images of the real job, the size answers are for."""
+    p.add_argument("--target-images", default=_SWEEP["target_images"],
+                   help="images of the real job, e.g. 1200000: the answers predict each setting's peak at "
+                        "that size (default: the full count of a folder or .npy; for synthetic or demo data "
+                        "the largest size measured)")
+
+
 def parse_margin(text: str) -> float:
     """``10%`` or ``0.1`` -> 0.1."""
     raw = str(text).strip()
@@ -123,7 +131,7 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     model, data, budget, timing = model_data_budget_timing(args)
     return SweepConfig(model=model, data=data, pipelines=args.pipelines, precisions=args.precisions,
                        batch_sizes=args.batch_sizes, budget=budget, timing=timing,
-                       images=getattr(args, "images", None))
+                       images=getattr(args, "images", None), target_images=getattr(args, "target_images", None))
 
 
 def add_executor_options(p: argparse.ArgumentParser) -> None:

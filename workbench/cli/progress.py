@@ -1,4 +1,5 @@
-"""A sweep run from the command line: a progress bar while it runs, the results table after.
+"""A sweep run from the command line: a progress bar while it runs, the results table after,
+and the answer at the user's target dataset size.
 
 Shared by ``workbench sweep`` and ``workbench demo``, so one command never calls another.
 """
@@ -9,9 +10,10 @@ import os
 
 from tqdm import tqdm
 
-from workbench.config import SweepConfig
+from workbench.config import SweepConfig, format_bytes
 from workbench.engine.executors import Executor
 from workbench.engine.runner import TrialEvent, run_sweep
+from workbench.engine.targets import resolve_target
 from workbench.plan import expand
 from workbench.render.table import results_table
 from workbench.results import load_results
@@ -43,3 +45,23 @@ def run_sweep_with_progress(sweep: SweepConfig, out: str | os.PathLike[str], *, 
             bar.close()
     print(results_table(load_results(out)))
     print(f"\nresults: {out}/results.jsonl")
+
+
+def print_target_answer(sweep: SweepConfig, out: str | os.PathLike[str]) -> None:
+    """After the table: each series' answer at the target size (the sweep's ``target_images``,
+    else the full count of a folder or ``.npy``), and the recommendation there under the host
+    budget. Nothing for synthetic or demo data without a target."""
+    from workbench.analysis import recommend
+    from workbench.analysis.target import answer_lines
+
+    target, source = resolve_target(sweep.target_images, sweep.data)
+    df = load_results(out)
+    if target is None or df.empty:
+        return
+    budget = sweep.budget.host_bytes
+    under = f", host budget {format_bytes(budget)}" if budget else ""
+    print(f"\nat your target size, {target:,} images ({source}{under}):")
+    for line in answer_lines(df, target, host_budget_bytes=budget):
+        print(f"  {line}")
+    if budget:
+        print(f"  recommended: {recommend(df, host_budget_bytes=budget, target_images=target).reason}")

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from workbench.analysis import OBJECTIVES
-from workbench.cli.options import optional_bytes, parse_margin
+from workbench.cli.options import add_target_option, optional_bytes, parse_margin
+from workbench.config import parse_target_images
 from workbench.errors import ConfigError
 
 
@@ -19,18 +20,20 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
                    help="what the recommendation optimises (default %(default)s)")
     p.add_argument("--margin", default="10%", help="headroom kept under the budget (default %(default)s)")
     p.add_argument("--title", default=None, help="the report's title")
+    add_target_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from workbench.render.report import write_report
 
+    target = parse_target_images(args.target_images)  # a malformed target stops here, in one line
     results = Path(args.results)
     if not results.is_dir():
         raise ConfigError(f"results folder {args.results!r} does not exist: give the --out folder of a sweep or search")
     path = write_report(
         results, args.output,
         host_budget_bytes=optional_bytes(args.host_budget), gpu_budget_bytes=optional_bytes(args.gpu_budget),
-        objective=args.objective, margin=parse_margin(args.margin), title=args.title,
+        objective=args.objective, margin=parse_margin(args.margin), title=args.title, target_images=target,
     )
     print(f"report: {path}")
     return 0

@@ -7,12 +7,20 @@ from dataclasses import fields
 
 from workbench.cli.options import (
     add_executor_options,
+    add_target_option,
     add_trial_options,
     executor,
     model_data_budget_timing,
     parse_margin,
 )
-from workbench.config import PIPELINES, PRECISIONS, TrialConfig, format_bytes
+from workbench.config import (
+    PIPELINES,
+    PRECISIONS,
+    TrialConfig,
+    format_bytes,
+    parse_int_list,
+    parse_target_images,
+)
 from workbench.engine.search import SEARCH_FILE, STRATEGIES, ProbeEvent, search_batch
 from workbench.errors import ConfigError
 
@@ -28,6 +36,10 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", default="model", choices=STRATEGIES,
                    help="model: jump with the fitted memory model (default); doubling: plain doubling then bisecting")
     add_executor_options(p)
+    add_target_option(p)
+    p.add_argument("--sample-images", default=None,
+                   help="images each probe predicts when the target is larger (default: the data's count, "
+                        "at most 2000 of a folder or .npy)")
     # The drift phase says nothing about memory: probes skip it unless asked.
     p.set_defaults(drift_samples=0)
 
@@ -44,9 +56,19 @@ def _describe(event: ProbeEvent, kind: str) -> str:
     return text
 
 
+def _describe_size(event: ProbeEvent, kind: str) -> str:
+    r = event.result
+    assert r is not None
+    peak = r.host_peak_bytes if kind == "host" else r.gpu_peak_bytes
+    return (f"size {event.index + 1}: {r.images:>7,} images at batch {event.batch_size}  {r.status!s:<11} "
+            f"peak {kind} {format_bytes(peak):>11}  (how memory grows with the number of images)")
+
+
 def run(args: argparse.Namespace) -> int:
     model, data, budget, timing = model_data_budget_timing(args)
     margin = parse_margin(args.margin)
+    target = parse_target_images(args.target_images)
+    sample = parse_int_list(args.sample_images, "sample images")[0] if args.sample_images else None
     if not budget.host_bytes and not budget.gpu_bytes:
         raise ConfigError("search needs a budget: give --host-budget (e.g. 2GB) and/or --gpu-budget (e.g. 8GB)")
     template = TrialConfig(model=model, data=data, pipeline=args.pipeline, precision=args.precision,
@@ -61,18 +83,27 @@ def run(args: argparse.Namespace) -> int:
     def progress(event: ProbeEvent) -> None:
         if event.kind == "end":
             print(_describe(event, kind), flush=True)
+        elif event.kind == "size":
+            print(_describe_size(event, kind), flush=True)
 
     result = search_batch(template, args.out, host_budget_bytes=budget.host_bytes,
                           gpu_budget_bytes=budget.gpu_bytes, margin=margin, max_batch=args.max_batch,
                           progress=progress, strategy=args.strategy, allow_other_machine=args.allow_other_machine,
-                          executor=runs_on)
+                          executor=runs_on, target_images=target, sample_images=sample)
     for note in result.notes:
         print(f"note: {note}")
     if result.batch_size == 0:
-        print(f"nothing fits: even batch 1 does not stay under the budget less {margin * 100:g} % "
+        at = f" at {result.target['target_images']:,} images" if result.target else ""
+        print(f"nothing fits: even batch 1 does not stay under the budget less {margin * 100:g} %{at} "
               f"({result.n_probes} probe(s)); try a larger budget or another pipeline or precision")
     else:
         why = "the largest allowed (--max-batch or the dataset size)" if result.limited_by == "max_batch" else "under the budget"
         print(f"largest batch: {result.batch_size} ({why}) after {result.n_probes} probes")
+        answer = result.target.get("answer") or {}
+        if answer.get("predicted_peak_bytes") is not None:
+            print(f"at {result.target['target_images']:,} images: predicted peak {kind} "
+                  f"{format_bytes(answer['predicted_peak_bytes'])} (measured "
+                  f"{format_bytes(answer['measured_peak_bytes'])} on {result.target['sample_images']:,}); "
+                  f"{result.target['reach']}")
     print(f"answer: {args.out}/{SEARCH_FILE}   probes: {args.out}/results.jsonl")
     return 0 if result.batch_size > 0 else 1

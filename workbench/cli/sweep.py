@@ -7,17 +7,19 @@ import argparse
 from workbench.cli.options import (
     add_executor_options,
     add_sweep_axes,
+    add_target_option,
     add_trial_options,
     executor,
     sweep_config,
 )
-from workbench.cli.progress import run_sweep_with_progress
+from workbench.cli.progress import print_target_answer, run_sweep_with_progress
 
 
 def prepare_parser(p: argparse.ArgumentParser) -> None:
     add_trial_options(p)
     add_sweep_axes(p)
     add_executor_options(p)
+    add_target_option(p)
     p.add_argument("--retry-failed", action="store_true", help="run failed trials again instead of keeping them")
 
 
@@ -26,4 +28,5 @@ def run(args: argparse.Namespace) -> int:
     runs_on = executor(args)
     run_sweep_with_progress(sweep, args.out, retry_failed=args.retry_failed,
                             allow_other_machine=args.allow_other_machine, executor=runs_on)
+    print_target_answer(sweep, args.out)
     return 0

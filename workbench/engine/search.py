@@ -30,6 +30,7 @@ from typing import Any
 from workbench.analysis.memory_model import fit_line, max_batch_for_budget
 from workbench.analysis.peaks import budget_peak
 from workbench.config import Budget, TrialConfig
+from workbench.engine import search_target
 from workbench.engine.baseline import check_host_budget
 from workbench.engine.executors import Executor, run_one
 from workbench.engine.lock import folder_lock
@@ -47,8 +48,9 @@ Probe = Callable[[TrialConfig], "TrialResult | None"]
 
 @dataclass
 class ProbeEvent:
-    """Progress of a search, for the ``progress`` callback: ``start`` before a probe runs,
-    ``end`` after (``result``, ``fits``, and the bracket ``low``/``high`` it leaves)."""
+    """Progress of a search, for the ``progress`` callback: ``start`` before a probe runs, ``end``
+    after (``result``, ``fits``, the bracket ``low``/``high`` it leaves); ``size`` after a trial
+    measuring how memory grows with the number of images (a search for a target size)."""
 
     kind: str
     index: int  # 0-based probe number
@@ -67,7 +69,9 @@ class SearchResult:
     host budget peak (the larger of the one-pass and all-passes peaks; the GPU budget peak when
     only a GPU budget is given), NaN where not measured.
     ``limited_by`` says what stopped the search: ``budget``, ``max_batch``, ``nothing_fits``,
-    ``probes`` (the probe cap, in a noisy zone) or ``cancelled``.
+    ``probes`` (the probe cap, in a noisy zone) or ``cancelled``. ``target``: for a search at
+    the user's dataset size (:mod:`.search_target`), the sizes measured, the growth per image,
+    and the answer's peak predicted there (``answer``); empty otherwise.
     """
 
     batch_size: int
@@ -83,6 +87,7 @@ class SearchResult:
     cancelled: bool = False
     notes: list[str] = field(default_factory=list)
     template: dict[str, Any] = field(default_factory=dict)
+    target: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN peaks become null)."""
@@ -105,6 +110,7 @@ class SearchResult:
             ],
             "notes": list(self.notes),
             "template": self.template,
+            "target": self.target,
         }
 
 
@@ -301,6 +307,8 @@ def search_batch(
     max_probes: int | None = None,
     allow_other_machine: bool = False,
     executor: Executor | None = None,
+    target_images: int | None = None,
+    sample_images: int | None = None,
 ) -> SearchResult:
     """Find the largest batch size for ``template`` whose peak stays under budget x (1 - margin).
 
@@ -311,13 +319,20 @@ def search_batch(
     ``floor(log2(max_batch)) + 2``) caps the probes: on a clean memory curve the search ends
     well before it; where run-to-run noise makes neighbouring batches indistinguishable it
     stops there with a batch that fitted (``limited_by="probes"``, the remaining range in
-    ``notes``). The answer is written to
-    ``out_dir/search.json``. A cancelled search returns what it had (``cancelled=True``).
+    ``notes``). The answer is written to ``out_dir/search.json``. A cancelled search returns
+    what it had (``cancelled=True``).
+
+    ``target_images``: the number of images of the real job (default: the full count of a
+    folder or ``.npy``). Above the sample the probes run on (``sample_images``, default the
+    data's count, at most 2,000 images of a file) the search measures how memory grows with N
+    first, and answers the largest batch whose budget peak *predicted at the target* stays
+    under the budget less the margin (:mod:`.search_target`); the notes say so.
     ``executor`` (e.g. a :class:`workbench.engine.ray_executor.RayExecutor`) runs the probes, one
     at a time, on one of its slots; it is opened here and closed at the end.
     """
     _check(template, host_budget_bytes, gpu_budget_bytes, margin, max_batch, strategy)
     notes: list[str] = []
+    template, target, sample = search_target.plan_sample(template, target_images, sample_images, notes)
     max_batch = _dataset_cap(template, int(max_batch), notes)
     budget = Budget(host_bytes=host_budget_bytes, gpu_bytes=gpu_budget_bytes,
                     timeout_s=template.budget.timeout_s)
@@ -343,23 +358,30 @@ def search_batch(
             held.enter_context(folder_lock(out_dir))
             probe = trial_probe(out_dir, cancel, header={"search": {
                 "template": template.to_dict(), "host_budget_bytes": host_budget_bytes,
-                "gpu_budget_bytes": gpu_budget_bytes, "margin": margin, "max_batch": max_batch}},
+                "gpu_budget_bytes": gpu_budget_bytes, "margin": margin, "max_batch": max_batch,
+                "target_images": target, "sample_images": sample}},
                 allow_other_machine=allow_other_machine, executor=executor)
             if executor is not None:
                 executor.open(cancel)
-        _probe_until_done(template, probe, result, _Search(limits, max_batch, margin, strategy),
-                          int(max_probes), progress, cancel)
+        _probe_until_done(template, probe, result, limits, (target, sample), int(max_probes), progress, cancel)
         write_search(result, out_dir)
     return result
 
 
-def _probe_until_done(template: TrialConfig, probe: Probe, result: SearchResult, state: _Search,
-                      max_probes: int, progress: Callable[[ProbeEvent], None] | None,
-                      cancel: threading.Event | None) -> None:
-    """Run probes until the bracket closes, the cap, or a cancel; record each in ``result``."""
-    notes, max_batch = result.notes, result.max_batch
+def _probe_until_done(template: TrialConfig, probe: Probe, result: SearchResult, limits: dict[str, float],
+                      sizes: tuple[int | None, int | None], max_probes: int,
+                      progress: Callable[[ProbeEvent], None] | None, cancel: threading.Event | None) -> None:
+    """Run probes until the bracket closes, the cap, or a cancel; record each in ``result``.
+    ``sizes`` are the (target, sample) dataset sizes: above the sample, how memory grows with N
+    is measured first and each probe is judged at the target (:mod:`.search_target`)."""
+    notes, max_batch, (target, sample) = result.notes, result.max_batch, sizes
     peak_kind = "host" if result.host_budget_bytes else "gpu"
-    while not state.done:
+    growth, limits, probe = search_target.start(  # the N term first, when the target is above the sample
+        template, probe, target, sample, limits, notes, cancel=cancel,
+        report=lambda i, trial: progress(ProbeEvent("size", i, trial.batch_size, trial)) if progress else None)
+    result.cancelled = growth is not None and growth.cancelled
+    state = _Search(limits, max_batch, result.margin, result.strategy)
+    while not state.done and not result.cancelled and (growth is None or growth.finished):
         if len(result.probes) >= max_probes:
             notes.append(f"stopped after {max_probes} probes with the largest batch between {state.low} "
                          f"and {state.high - 1}: peaks this close differ by less than run-to-run noise")
@@ -387,7 +409,9 @@ def _probe_until_done(template: TrialConfig, probe: Probe, result: SearchResult,
             progress(ProbeEvent("end", index, batch, trial, fits, state.low, _high(state)))
     result.batch_size = state.low
     result.n_probes = len(result.probes)
+    result.target = search_target.summary(growth, target, state.low, result.probes, peak_kind)
     result.limited_by = ("cancelled" if result.cancelled
+                         else "nothing_fits" if growth is not None and not growth.finished
                          else "probes" if not state.done
                          else "nothing_fits" if state.low == 0
                          else "max_batch" if state.low >= max_batch else "budget")

@@ -8,6 +8,7 @@ is often the most useful thing on the plot. Axes carry units.
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,7 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
-from workbench.analysis import pareto_frontier
+from workbench.analysis import fit_memory_model, pareto_frontier
+from workbench.analysis.memory_model import peak_at
 from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
 
 if TYPE_CHECKING:
@@ -173,12 +175,105 @@ def memory_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "ho
         ok = part[part["status"].astype(str) == "ok"]
         ax.plot(ok["batch_size"], values.loc[ok.index] / div, label=label, **style)
     _failures(ax, df, values / div)
+    _budget_lines(ax, budget_bytes, margin, unit, div)
+    ax.set_ylabel(f"peak {what} memory ({unit})")
+    _legend(ax)
+    return ax
+
+
+def _budget_lines(ax: Axes, budget_bytes: float | None, margin: float | None, unit: str, div: float) -> None:
     if budget_bytes:
         ax.axhline(budget_bytes / div, color="#d62728", linestyle="--", linewidth=1.5,
                    label=f"budget {_number(budget_bytes / div)} {unit}", gid="budget")
         if margin:
             ax.axhline(budget_bytes * (1 - margin) / div, color="#d62728", linestyle=":", linewidth=1.2,
                        label=f"budget less {margin * 100:g} % margin", gid="margin")
+
+
+def _n_series(df: pd.DataFrame, values: pd.Series, kind: str, target: int | None,
+              batch_size: int | None) -> list[dict[str, Any]]:
+    """Per series: the batch drawn, its measured points, the fitted row and the peak at the target."""
+    fits = fit_memory_model(df, kind=kind)
+    out = []
+    for label, part, style in _series(df):
+        sizes = part.groupby("batch_size")["images"].nunique()
+        batch = batch_size or int(sizes[sizes >= 2].index.max() if (sizes >= 2).any() else sizes.index.max())
+        points = part[part["batch_size"] == batch].sort_values("images")
+        first = part.iloc[0]
+        match = fits[(fits["pipeline"] == first["pipeline"]) & (fits["precision"] == first["precision"])
+                     & (fits["model"] == first["model"])]
+        fit = None if match.empty else match.iloc[0]
+        at = peak_at(fit, batch, target) if fit is not None and target else np.nan
+        out.append({"label": label, "style": style, "batch": batch, "fit": fit, "at_target": at,
+                    "x": points["images"].astype(float), "y": values.loc[points.index]})
+    return out
+
+
+def memory_vs_images(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "host",
+                     target_images: int | None = None, budget_bytes: float | None = None,
+                     margin: float | None = None, batch_size: int | None = None) -> Axes:
+    """The budget peak against the number of images N, one line per series at one batch size.
+
+    Measured points as markers; the fitted memory model (fixed + per image x batch + per
+    dataset image x N) as a line over the sizes measured, dashed beyond them up to
+    ``target_images``, where a star marks the predicted peak and a dotted vertical line the
+    target; the budget (and, given a ``margin``, the limit kept under) as horizontal lines. The
+    batch of a series is ``batch_size``, else its largest batch measured at two or more sizes.
+    A series whose N term was not measured (one size) gets no line beyond its points, and the
+    axes say that its peak at the target cannot be predicted. Log x when N spans 20x or more.
+    """
+    if kind not in ("host", "gpu"):
+        raise ValueError(f"kind {kind!r}: use 'host' or 'gpu'")
+    ax = new_axes(ax)
+    what = "host" if kind == "host" else "GPU"
+    df = df.reset_index(drop=True)  # rows are matched by index below: results joined from two runs repeat it
+    values = budget_peak(df, kind)
+    images = pd.to_numeric(df["images"], errors="coerce") if "images" in df else pd.Series(np.nan, index=df.index)
+    ok = df[(df["status"].astype(str) == "ok") & np.isfinite(values) & (images > 0)]
+    ax.set_xlabel("images in the dataset (N)")
+    ax.set_title(f"Peak {what} memory vs number of images")
+    if ok.empty:
+        ax.text(0.5, 0.5, f"no {what} peak measured with a known dataset size", transform=ax.transAxes,
+                ha="center", va="center", color="0.4")
+        return ax
+    series = _n_series(ok, values, kind, target_images, batch_size)
+    unit, div = byte_unit([*values.loc[ok.index], budget_bytes or np.nan, *[s["at_target"] for s in series]])
+    low = float(ok["images"].min())
+    high = max(float(ok["images"].max()), float(target_images or 0))
+    log = high / low >= 20
+    batches = {s["batch"] for s in series}
+    unknown = []
+    for s in series:
+        style, label = s["style"], s["label"] + ("" if len(batches) == 1 else f" (batch {s['batch']})")
+        ax.plot(s["x"], s["y"] / div, linestyle="none", marker=style["marker"], color=style["color"],
+                label=label, gid=f"measured:{s['label']}")
+        top = float(s["x"].max())
+        for start, stop, dash, gid in ((float(s["x"].min()), top, "-", "fit"), (top, target_images or 0, "--", "extrapolated")):
+            xs = np.geomspace(start, stop, 60) if log and stop > start else np.linspace(start, stop, 60)
+            ys = np.array([peak_at(s["fit"], s["batch"], int(x)) for x in xs]) if s["fit"] is not None else xs * np.nan
+            if stop > start and np.isfinite(ys).all():
+                ax.plot(xs, ys / div, color=style["color"], linestyle=dash, linewidth=1.2, gid=f"{gid}:{s['label']}")
+        if target_images and np.isfinite(s["at_target"]):
+            ax.plot([target_images], [s["at_target"] / div], linestyle="none", marker="*", markersize=14,
+                    color=style["color"], markeredgecolor="black", zorder=6, gid=f"predicted:{s['label']}")
+        elif target_images:
+            unknown.append(s["label"])
+    if target_images:
+        ax.axvline(target_images, color="0.3", linestyle=":", linewidth=1.2, gid="target",
+                   label=f"target {target_images:,} images")
+    _budget_lines(ax, budget_bytes, margin, unit, div)
+    if unknown:  # room above the lines for the words, so they hide nothing
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi + 0.3 * (hi - lo))
+        text = (f"cannot predict at {target_images:,} images (one dataset size measured): "
+                + ", ".join(unknown))
+        ax.text(0.02, 0.97, textwrap.fill(text, 70), transform=ax.transAxes, ha="left", va="top",
+                fontsize="x-small", color="#b00020", gid="not-measured",
+                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
+    if log:
+        ax.set_xscale("log")
+    if len(batches) == 1:
+        ax.set_title(f"Peak {what} memory vs number of images (batch {next(iter(batches))})")
     ax.set_ylabel(f"peak {what} memory ({unit})")
     _legend(ax)
     return ax

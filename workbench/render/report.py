@@ -19,13 +19,16 @@ import pandas as pd
 
 from workbench.analysis import (
     Recommendation,
+    budget_peak,
     fit_memory_model,
     max_batch_at,
     max_batch_for_budget,
     recommend,
 )
+from workbench.analysis.target import max_batch_line, series_at, settings_at
 from workbench.config import format_bytes
 from workbench.engine.search import read_search
+from workbench.engine.targets import target_for_results
 from workbench.render import plots
 from workbench.render.columns import REPORT, is_missing, table_data
 from workbench.render.figures import data_uri, figure_png
@@ -84,9 +87,14 @@ def recommendation_section(rec: Recommendation) -> dict[str, Any]:
 
 
 def figures_section(df: pd.DataFrame, rec: Recommendation, host_budget: int | None, gpu_budget: int | None,
-                    margin: float) -> list[tuple[str, str]]:
-    """(caption, inline PNG) for each plot."""
-    return [(caption, data_uri(figure_png(plot, df, **options))) for caption, plot, options in (
+                    margin: float, target: int | None = None) -> list[tuple[str, str]]:
+    """(caption, inline PNG) for each plot: the batch-size plots, then peak host memory against
+    the number of images, one figure per pipeline, with the target marked."""
+    n_options: dict[str, Any] = {"target_images": target, "budget_bytes": host_budget, "margin": margin}
+    pipelines = sorted(set(map(str, df["pipeline"].dropna())))
+    per_pipeline = [(f"Peak host memory vs number of images: {pipeline}", df[df["pipeline"] == pipeline])
+                    for pipeline in pipelines]
+    batch_plots: tuple[tuple[str, Callable[..., Any], dict[str, Any]], ...] = (
         ("Throughput vs batch size", plots.throughput_vs_batch, {}),
         ("Peak host memory vs batch size", plots.memory_vs_batch,
          {"kind": "host", "budget_bytes": host_budget, "margin": margin}),
@@ -95,7 +103,10 @@ def figures_section(df: pd.DataFrame, rec: Recommendation, host_budget: int | No
         ("Memory vs throughput", plots.pareto_plot, {"recommendation": rec}),
         ("Latency percentiles vs batch size", plots.latency_vs_batch, {}),
         ("Agreement with float32 and accuracy", plots.drift_by_precision, {}),
-    )]
+    )
+    return ([(caption, data_uri(figure_png(plot, df, **options))) for caption, plot, options in batch_plots]
+            + [(caption, data_uri(figure_png(plots.memory_vs_images, part, **n_options)))
+               for caption, part in per_pipeline])
 
 
 def memory_model_section(df: pd.DataFrame, host_budget: int | None, margin: float) -> list[dict[str, str]]:
@@ -124,6 +135,28 @@ def memory_model_section(df: pd.DataFrame, host_budget: int | None, margin: floa
     return rows
 
 
+def target_section(df: pd.DataFrame, target: int | None, source: str, host_budget: int | None,
+                   margin: float) -> dict[str, Any] | None:
+    """The answer at the user's dataset size: per series how far the prediction reaches and the
+    largest batch that fits there; per setting its budget peak predicted there and whether it
+    fits. None when there is no target (the answers are for the largest size measured)."""
+    if target is None or df.empty:
+        return None
+    series = series_at(df, target, host_budget_bytes=host_budget, margin=margin)
+    settings = settings_at(df, target, host_budget_bytes=host_budget, margin=margin)
+    rows = []
+    for _, r in settings.sort_values(["pipeline", "precision", "batch_size"], kind="mergesort").iterrows():
+        predicted = r["predicted_host_bytes"]
+        rows.append({"setting": f"{r['pipeline']} · {r['precision']} · batch {int(r['batch_size'])}",
+                     "measured": f"{format_bytes(budget_peak(r))} at {int(r['images']):,}" if r["images"] > 0
+                     else format_bytes(budget_peak(r)),
+                     "predicted": "cannot be predicted" if is_missing(predicted) else format_bytes(predicted),
+                     "fits": "n/a" if not host_budget or is_missing(predicted) else ("yes" if r["fits"] else "no")})
+    return {"images": f"{target:,}", "source": source, "settings": rows,
+            "series": [{"series": e["series"], "line": max_batch_line(e, target, margin),
+                        "unknown": bool(e["why"])} for e in series]}
+
+
 def search_section(search: dict[str, Any] | None) -> dict[str, Any] | None:
     """The largest-batch search answer and its probes (None when no search ran)."""
     if not search:
@@ -135,7 +168,17 @@ def search_section(search: dict[str, Any] | None) -> dict[str, Any] | None:
             "host": _fmt(format_bytes)(search.get("host_budget_bytes")),
             "gpu": _fmt(format_bytes)(search.get("gpu_budget_bytes")),
             "margin": _fmt(lambda v: f"{v * 100:g} %")(search.get("margin")),
-            "limited_by": search.get("limited_by"), "probes": probes, "notes": search.get("notes") or []}
+            "limited_by": search.get("limited_by"), "probes": probes, "notes": search.get("notes") or [],
+            "target": _search_target(search.get("target") or {})}
+
+
+def _search_target(target: dict[str, Any]) -> str | None:
+    """The search's answer at the target size, in one line (None without a target)."""
+    answer = target.get("answer") or {}
+    if not target or answer.get("predicted_peak_bytes") is None:
+        return None
+    return (f"at {target['target_images']:,} images: predicted peak {format_bytes(answer['predicted_peak_bytes'])} "
+            f"(measured {format_bytes(answer['measured_peak_bytes'])} on {target['sample_images']:,}); {target['reach']}")
 
 
 def results_section(df: pd.DataFrame) -> dict[str, Any]:
@@ -161,21 +204,26 @@ def environment_section(env: dict[str, Any]) -> list[tuple[str, str]]:
 
 def report_data(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_budget_bytes: int | None = None,
                 objective: str = "throughput", title: str | None = None, margin: float = 0.1,
-                search: dict[str, Any] | None = None, budget_note: str | None = None) -> dict[str, Any]:
+                search: dict[str, Any] | None = None, budget_note: str | None = None,
+                target_images: int | None = None) -> dict[str, Any]:
     """Everything the template shows, as plain values (strings, lists, dicts), one key per section.
 
     ``budget_note`` says where the budget came from, when it was not the user's.
+    ``target_images``: the dataset size the answers are for; default the sweep's (or search's)
+    target, else the full count of the folder or ``.npy`` it ran on, else the largest measured.
     """
     sweep_host, sweep_gpu = default_budgets(df)
     host_budget_bytes = host_budget_bytes or sweep_host
     gpu_budget_bytes = gpu_budget_bytes or sweep_gpu
+    target, source = target_for_results(df, target_images)
     rec = recommend(df, host_budget_bytes=host_budget_bytes, gpu_budget_bytes=gpu_budget_bytes,
-                    objective=objective, margin=margin)
+                    objective=objective, margin=margin, target_images=target)
     return {
         **header_section(df, title),
         "budgets": budgets_section(host_budget_bytes, gpu_budget_bytes, margin, objective, budget_note),
         "recommendation": recommendation_section(rec),
-        "figures": figures_section(df, rec, host_budget_bytes, gpu_budget_bytes, margin),
+        "target": target_section(df, target, source, host_budget_bytes, margin),
+        "figures": figures_section(df, rec, host_budget_bytes, gpu_budget_bytes, margin, target),
         "memory_model": memory_model_section(df, host_budget_bytes, margin),
         "search": search_section(search),
         "table": results_section(df),
@@ -186,17 +234,20 @@ def report_data(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_b
 
 def build_report(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_budget_bytes: int | None = None,
                  objective: str = "throughput", title: str | None = None, margin: float = 0.1,
-                 search: dict[str, Any] | None = None, budget_note: str | None = None) -> str:
+                 search: dict[str, Any] | None = None, budget_note: str | None = None,
+                 target_images: int | None = None) -> str:
     """The report as one standalone HTML string (plots inline, no external URL, all text escaped)."""
     data = report_data(df, host_budget_bytes=host_budget_bytes, gpu_budget_bytes=gpu_budget_bytes,
-                       objective=objective, title=title, margin=margin, search=search, budget_note=budget_note)
+                       objective=objective, title=title, margin=margin, search=search, budget_note=budget_note,
+                       target_images=target_images)
     return render("report_page.html", **data)
 
 
 def write_report(results_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None,
                  **options: Any) -> Path:
     """Load ``results_dir`` (and its ``search.json``, if any), write the report, return its path
-    (``results_dir/report.html`` by default)."""
+    (``results_dir/report.html`` by default). ``options`` are :func:`build_report`'s
+    (``target_images=N``: the answers for the real job's size)."""
     from workbench.results import load_results
 
     df = load_results(results_dir)

@@ -40,6 +40,7 @@ def check_sweep(form: SweepForm) -> tuple[SweepConfig | None, dict[str, str]]:
         ("model", "model", lambda: ModelSpec(form.model_name(), allow_unsafe=bool(form.allow_unsafe.value))),
         ("data", "data", form.data_spec),
         ("images", "images", form.dataset_sizes),
+        ("target_images", "target_images", form.target_size),
         ("pipelines", "pipelines", lambda: parse_name_list(form.ticked(form.pipelines), PIPELINES, "pipelines")),
         ("precisions", "precisions", lambda: parse_name_list(form.ticked(form.precisions), PRECISIONS, "precisions")),
         ("batch_sizes", "batch_sizes", form.batch_sizes),
@@ -69,7 +70,8 @@ def check_sweep(form: SweepForm) -> tuple[SweepConfig | None, dict[str, str]]:
     try:
         sweep = SweepConfig(model=parts["model"], data=parts["data"], pipelines=parts["pipelines"],
                             precisions=parts["precisions"], batch_sizes=parts["batch_sizes"],
-                            budget=form.budget(), timing=parts["timing"], images=parts["images"])
+                            budget=form.budget(), timing=parts["timing"], images=parts["images"],
+                            target_images=parts["target_images"])
         expand(sweep)  # settings that cannot go together (stream needs data on disk)
     except ConfigError as exc:
         text = str(exc)

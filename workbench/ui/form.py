@@ -28,7 +28,9 @@ from workbench.config import (
     TimingSpec,
     parse_bytes,
     parse_int_list,
+    parse_target_images,
 )
+from workbench.engine.targets import resolve_target
 from workbench.errors import ConfigError
 from workbench.ui.checks import DATA_LABELS, check_sweep
 
@@ -38,7 +40,7 @@ DEFAULT_DATA = DataSpec("synthetic")  # synthetic images at DataSpec's own defau
 MODEL_FILE = "__file__"  # the model picker's "your model file" entry
 MODEL_NAMES = (*sorted(BUILTIN_MODELS, key=lambda n: n != "demo"), *sorted(APPLICATIONS))
 # Messages are shown next to these groups of controls ("general" sits under the buttons).
-GROUPS = ("model", "image_size", "data", "images", "pipelines", "precisions", "batch_sizes",
+GROUPS = ("model", "image_size", "data", "images", "target_images", "pipelines", "precisions", "batch_sizes",
           "host_budget", "gpu_budget", "timing", "out", "general")
 _STYLE = {"description_width": "110px"}
 
@@ -57,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "min_batches": _TIMING["min_batches"], "min_duration": _TIMING["min_duration_s"],
     "drift_samples": _TIMING["drift_samples"], "out": DEFAULT_OUT, "batch_sizes": _SWEEP["batch_sizes"],
     "precisions": _SWEEP["precisions"], "pipelines": _SWEEP["pipelines"], "images": _SWEEP["images"],
+    "target_images": _SWEEP["target_images"],
     "retry_failed": False,  # run_sweep's default: failed trials are kept, not run again
     "executor": "local", "ray_address": None,  # where trials run: this machine, or a Ray cluster
 }
@@ -110,6 +113,8 @@ class SweepForm:
                                           style={"button_width": "130px"})
         self.images = W.Text(description="dataset sizes", style=_STYLE, layout=_wide(),
                              placeholder="the data's own count; or e.g. 1000,4000,16000")
+        self.target_images = W.Text(description="target size", style=_STYLE, layout=_wide(),
+                                    placeholder="images of the real job, e.g. 1200000 (default: all of a folder or .npy)")
         self.batch_list = W.Text(description="batch sizes", style=_STYLE, placeholder="e.g. 1,8,32")
         self.batch_min = W.BoundedIntText(value=1, min=1, max=2**20, description="from", layout=W.Layout(width="150px"))
         self.batch_max = W.BoundedIntText(value=256, min=1, max=2**20, description="to", layout=W.Layout(width="150px"))
@@ -142,7 +147,8 @@ class SweepForm:
         return {
             "model": self.model, "model_path": self.model_path, "allow_unsafe": self.allow_unsafe,
             "image_size": self.image_size, "data_kind": self.data_kind, "data_count": self.data_count,
-            "data_path": self.data_path, "images": self.images, "batch_mode": self.batch_mode, "batch_sizes": self.batch_list,
+            "data_path": self.data_path, "images": self.images, "target_images": self.target_images,
+            "batch_mode": self.batch_mode, "batch_sizes": self.batch_list,
             "batch_min": self.batch_min, "batch_max": self.batch_max, "host_budget": self.host_budget,
             "gpu_budget": self.gpu_budget, "out": self.out, "timeout": self.timeout,
             "warmup_batches": self.warmup_batches, "min_batches": self.min_batches,
@@ -182,6 +188,9 @@ class SweepForm:
         if "images" in values:
             v = values["images"]
             self.images.value = "" if v is None else (v if isinstance(v, str) else ",".join(map(str, v)))
+        if "target_images" in values:
+            v = values["target_images"]
+            self.target_images.value = "" if v is None else str(v)
         if "batch_sizes" in values:
             v = values["batch_sizes"]
             self.batch_mode.value = "list"
@@ -275,6 +284,18 @@ class SweepForm:
         address = self.ray_address.value.strip() or None
         return self.executor.value, (address if self.executor.value == "ray" else None)
 
+    def target_size(self) -> int | None:
+        """The real job's number of images typed, or None (blank)."""
+        return parse_target_images(self.target_images.value)
+
+    def target(self) -> int | None:
+        """The size the answers are for: the target typed, else the full count of a folder or
+        ``.npy`` picked, else None (the largest size measured); None while either is invalid."""
+        try:
+            return resolve_target(self.target_size(), self.data_spec())[0]
+        except ConfigError:
+            return None
+
     def timing(self) -> TimingSpec:
         return TimingSpec(warmup_batches=self.warmup_batches.value, min_batches=self.min_batches.value,
                           min_duration_s=self.min_duration.value, drift_samples=self.drift_samples.value)
@@ -327,7 +348,7 @@ class SweepForm:
                 row([self.model, m["model"]]), self.model_path, self.allow_unsafe,
                 row([self.image_size, m["image_size"]]),
                 row([self.data_kind, self.data_count, m["data"]]), self.data_path,
-                row([self.images, m["images"]]),
+                row([self.images, m["images"]]), row([self.target_images, m["target_images"]]),
             ]),
             "What to compare": W.VBox([
                 row([W.Label("pipelines", layout=W.Layout(width="110px")), *self.pipelines.values(), m["pipelines"]]),

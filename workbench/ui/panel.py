@@ -94,6 +94,7 @@ class Workbench:
         for widget in (self.objective, self.margin):
             widget.observe(lambda _c: self._redecide(), "value")
         self.form.host_budget.observe(lambda _c: self._redecide(), "value")
+        self.form.target_images.observe(lambda _c: self._redecide(), "value")
         self.form.gpu_budget.observe(lambda _c: self._redecide(), "value")
         self.widget = self._layout()
         self._on_change()
@@ -155,7 +156,7 @@ class Workbench:
 
     def _decide_args(self) -> dict[str, Any]:
         host, gpu = self.form.budgets()
-        return {"host_budget_bytes": host, "gpu_budget_bytes": gpu,
+        return {"host_budget_bytes": host, "gpu_budget_bytes": gpu, "target_images": self.form.target(),
                 "objective": self.objective.value, "margin": float(self.margin.value)}
 
     def _redecide(self) -> None:
@@ -205,7 +206,8 @@ class Workbench:
                                               host_budget_bytes=budget.host_bytes, gpu_budget_bytes=budget.gpu_bytes,
                                               margin=float(self.margin.value), max_batch=int(self.max_batch.value),
                                               strategy=self.strategy.value,
-                                              executor=make_executor(*self.form.where())))
+                                              executor=make_executor(*self.form.where()),
+                                              target_images=self.form.target_size()))
 
     def cancel(self) -> None:
         """Stop the running job (what **Cancel** does): the running trial's process is ended."""
@@ -237,7 +239,7 @@ class Workbench:
         host, gpu = self.form.budgets()
         path = write_report(self.form.out.value.strip(), None, host_budget_bytes=host, gpu_budget_bytes=gpu,
                             objective=self.objective.value, margin=float(self.margin.value),
-                            title=self.title.value.strip() or None)
+                            title=self.title.value.strip() or None, target_images=self.form.target_size())
         self._link("HTML report", Path(path))
         return Path(path)
 

@@ -49,12 +49,13 @@ class ResultsView:
         self.host_memory = image("host-memory")
         self.gpu_memory = image("gpu-memory")
         self.pareto = image("pareto")
+        self.memory_n = image("memory-n")
         self.gpu_note = W.HTML()
         self.recommendation = W.HTML()
         self.recommendation.add_class("wb-recommendation")
         self.table = W.HTML()
         self.table.add_class("wb-table")
-        plots = W.Box([self.throughput, self.host_memory, self.gpu_memory, self.pareto],
+        plots = W.Box([self.throughput, self.host_memory, self.gpu_memory, self.pareto, self.memory_n],
                       layout=W.Layout(flex_flow="row wrap"))
         plots.add_class("wb-plots")
         self.widget = W.VBox([self.recommendation, plots, self.gpu_note, self.table])
@@ -70,7 +71,7 @@ class ResultsView:
             self.df = df
             self.table.value = results_table_html(df)
             if df.empty:
-                for img in (self.throughput, self.host_memory, self.gpu_memory, self.pareto):
+                for img in (self.throughput, self.host_memory, self.gpu_memory, self.pareto, self.memory_n):
                     img.layout.display = "none"
                 self.recommendation.value = ""
                 return
@@ -86,14 +87,22 @@ class ResultsView:
 
     def _decide(self, df: pd.DataFrame, *, host_budget_bytes: int | None = None,
                 gpu_budget_bytes: int | None = None, objective: str = "throughput",
-                margin: float = 0.1) -> None:
+                margin: float = 0.1, target_images: int | None = None) -> None:
         from workbench import analysis
         from workbench.render import plots
 
         rec = analysis.recommend(df, host_budget_bytes=host_budget_bytes, gpu_budget_bytes=gpu_budget_bytes,
-                                 objective=objective, margin=margin)
+                                 objective=objective, margin=margin, target_images=target_images)
         self.decision = rec
         self.recommendation.value = recommendation_html(rec, host_budget_bytes, gpu_budget_bytes)
+        # Peak against the number of images, up to the target: shown when there is a target or
+        # the trials ran at several sizes.
+        if target_images or len(analysis.dataset_sizes(df)) > 1:
+            self.memory_n.value = _png(plots.memory_vs_images, df, target_images=target_images,
+                                       budget_bytes=host_budget_bytes, margin=margin)
+            self.memory_n.layout.display = None
+        else:
+            self.memory_n.layout.display = "none"
         self.host_memory.value = _png(plots.memory_vs_batch, df, kind="host", budget_bytes=host_budget_bytes)
         self.host_memory.layout.display = None
         if has_gpu_figures(df):
@@ -112,9 +121,14 @@ def recommendation_html(rec: Any, host_budget: int | None, gpu_budget: int | Non
     budgets = [f"host {format_bytes(host_budget)}" if host_budget else "",
                f"GPU {format_bytes(gpu_budget)}" if gpu_budget else ""]
     under = " and ".join(b for b in budgets if b) or "no budget"
+    if getattr(rec, "target_images", None):
+        under += f", at {rec.target_images:,} images"
     reason = html.escape(str(rec.reason))
+    # At a target size, how far the prediction reaches (an extrapolation, or not predictable) matters.
+    notes = "".join(f"<div class='wb-note'>{html.escape(n)}</div>" for n in rec.notes) if getattr(
+        rec, "target_images", None) else ""
     if rec.row is None:
-        return f"<b>No recommendation</b> ({under}): {reason}"
+        return f"<b>No recommendation</b> ({under}): {reason}{notes}"
     r = rec.row
     setting = f"{r.get('pipeline')} · {r.get('precision')} · batch {int(r.get('batch_size'))}"
-    return f"<b>Recommended</b> ({under}): <b>{html.escape(setting)}</b>: {reason}"
+    return f"<b>Recommended</b> ({under}): <b>{html.escape(setting)}</b>: {reason}{notes}"

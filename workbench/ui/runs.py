@@ -80,8 +80,10 @@ def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: 
 
 def search_body(panel: Workbench, template: TrialConfig, out: str, *, host_budget_bytes: int | None,
                 gpu_budget_bytes: int | None, margin: float, max_batch: int, strategy: str,
-                executor: Executor | None = None) -> Callable[[threading.Event], None]:
-    """The search behind **Search**: probe batch sizes, showing each probe as it ends."""
+                executor: Executor | None = None,
+                target_images: int | None = None) -> Callable[[threading.Event], None]:
+    """The search behind **Search**: probe batch sizes, showing each probe as it ends. With a
+    target size above the sample, the trials measuring how memory grows with it come first."""
     host, gpu = host_budget_bytes, gpu_budget_bytes
 
     def body(cancel: threading.Event) -> None:
@@ -92,6 +94,12 @@ def search_body(panel: Workbench, template: TrialConfig, out: str, *, host_budge
         set_status(panel.status, f"searching the largest batch for {what} under {under}")
 
         def progress(event: ProbeEvent) -> None:
+            if event.kind == "size":  # a trial measuring how memory grows with the number of images
+                images = event.result.images if event.result is not None else "?"
+                set_status(panel.status, f"measured {images} images at batch {event.batch_size} ({what}): "
+                                         "how memory grows with the number of images")
+                panel.show_results(out)
+                return
             if event.kind == "start":
                 tally.start()
                 bracket = f"fits up to {event.low}" + (f", fails from {event.high}" if event.high else "")
@@ -110,7 +118,8 @@ def search_body(panel: Workbench, template: TrialConfig, out: str, *, host_budge
         with ticking(panel.status, status_text):
             found = search_batch(template, out, host_budget_bytes=host, gpu_budget_bytes=gpu, margin=margin,
                                  max_batch=max_batch, progress=progress, cancel=cancel,
-                                 strategy=strategy, executor=executor)
+                                 strategy=strategy, executor=executor,
+                                 target_images=target_images)
         panel.show_results(out)
         panel.progress.value = panel.progress.max
         probes = f"{found.n_probes} probe(s) in {tally.elapsed()}"
@@ -124,7 +133,8 @@ def search_body(panel: Workbench, template: TrialConfig, out: str, *, host_budge
         else:
             panel.progress.bar_style = "success"
             limit = " (the largest allowed: raise 'search up to')" if found.limited_by == "max_batch" else ""
-            set_status(panel.status, f"largest batch under {under} for {what}: {found.batch_size}{limit} "
+            at = f" at {found.target['target_images']:,} images" if found.target else ""
+            set_status(panel.status, f"largest batch under {under}{at} for {what}: {found.batch_size}{limit} "
                                     f"({probes}); results in {out}")
         if found.notes:
             panel.details.value = "".join(f"<div>note: {html.escape(n)}</div>" for n in found.notes)
