@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
+from workbench.analysis.spread import aggregate_repeats, speed_verdict
 from workbench.config import format_bytes
 from workbench.errors import ConfigError
 
@@ -141,6 +142,7 @@ def recommend(
     reason says what to try.
     """
     _check(objective, margin, host_budget_bytes, gpu_budget_bytes)
+    df = aggregate_repeats(df)  # a setting run more than once: its median throughput, its larger peak
     host_limit = host_budget_bytes * (1 - margin) if host_budget_bytes else None
     gpu_limit = gpu_budget_bytes * (1 - margin) if gpu_budget_bytes else None
     column, larger = OBJECTIVES[objective]
@@ -206,7 +208,12 @@ def _gain(df: pd.DataFrame, row: dict[str, Any], objective: str) -> str:
         return text
     text = f"{tput:.0f} images/s" if tput is not None else "throughput not measured"
     if base is not None and tput is not None and base["throughput_ips"] > 0:
-        text = f"{tput / base['throughput_ips']:.2g}x the throughput of {what} ({tput:.0f} images/s)"
+        verdict, ratio = speed_verdict(row, base)  # faster or slower only beyond the spread
+        if verdict == "no measurable difference":
+            text = (f"{tput:.0f} images/s, no measurable difference in throughput from {what} "
+                    f"({ratio:.2g}x, within the spread of the timed passes)")
+        else:
+            text = f"{ratio:.2g}x the throughput of {what} ({tput:.0f} images/s, {verdict} beyond the spread)"
     return text
 
 

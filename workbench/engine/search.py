@@ -10,8 +10,9 @@ that is four probes for any answer. Where the model guesses badly twice running,
 step guarantees progress; where peaks are noisy (a larger batch measured less than a smaller
 one) the last few probes bisect. Probes are capped at ``log2(max_batch) + 2``: on noisy peaks
 the search may stop there with a batch that fitted and says how close it got. The answer is
-always a batch that ran and fitted with the margin to spare, so running it again stays in
-budget.
+always a batch that ran and fitted with the margin to spare, and it is confirmed by running it
+again (:mod:`.confirm`): both runs' budget peaks stay under the budget less the margin, or the
+search steps down and says so, so running it again stays in budget.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from workbench.analysis.memory_model import fit_line, max_batch_for_budget
 from workbench.analysis.peaks import budget_peak
 from workbench.config import Budget, TrialConfig
 from workbench.engine.baseline import check_host_budget
+from workbench.engine.confirm import confirm_search
 from workbench.engine.executors import Executor, run_one
 from workbench.engine.lock import folder_lock
 from workbench.engine.preflight import check_out_dir
@@ -48,7 +50,8 @@ Probe = Callable[[TrialConfig], "TrialResult | None"]
 @dataclass
 class ProbeEvent:
     """Progress of a search, for the ``progress`` callback: ``start`` before a probe runs,
-    ``end`` after (``result``, ``fits``, and the bracket ``low``/``high`` it leaves)."""
+    ``end`` after (``result``, ``fits``, and the bracket ``low``/``high`` it leaves); ``confirm``
+    after each run of the answer again (``result``, ``fits``)."""
 
     kind: str
     index: int  # 0-based probe number
@@ -83,6 +86,8 @@ class SearchResult:
     cancelled: bool = False
     notes: list[str] = field(default_factory=list)
     template: dict[str, Any] = field(default_factory=dict)
+    confirmed: bool = False  # the answer ran twice within the limit (see .confirm)
+    confirmations: list[dict[str, Any]] = field(default_factory=list)  # the runs after the probes
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN peaks become null)."""
@@ -105,6 +110,8 @@ class SearchResult:
             ],
             "notes": list(self.notes),
             "template": self.template,
+            "confirmed": self.confirmed,
+            "confirmations": list(self.confirmations),
         }
 
 
@@ -301,6 +308,7 @@ def search_batch(
     max_probes: int | None = None,
     allow_other_machine: bool = False,
     executor: Executor | None = None,
+    confirm: bool = True,
 ) -> SearchResult:
     """Find the largest batch size for ``template`` whose peak stays under budget x (1 - margin).
 
@@ -314,7 +322,9 @@ def search_batch(
     ``notes``). The answer is written to
     ``out_dir/search.json``. A cancelled search returns what it had (``cancelled=True``).
     ``executor`` (e.g. a :class:`workbench.engine.ray_executor.RayExecutor`) runs the probes, one
-    at a time, on one of its slots; it is opened here and closed at the end.
+    at a time, on one of its slots; it is opened here and closed at the end. ``confirm``: run the
+    answer again (at most :data:`~workbench.engine.confirm.CONFIRM_RUNS` more trials, beyond the
+    probe cap) and keep it only if both runs fit, else step down (``notes`` say which).
     """
     _check(template, host_budget_bytes, gpu_budget_bytes, margin, max_batch, strategy)
     notes: list[str] = []
@@ -347,8 +357,10 @@ def search_batch(
                 allow_other_machine=allow_other_machine, executor=executor)
             if executor is not None:
                 executor.open(cancel)
-        _probe_until_done(template, probe, result, _Search(limits, max_batch, margin, strategy),
-                          int(max_probes), progress, cancel)
+        state = _Search(limits, max_batch, margin, strategy)
+        _probe_until_done(template, probe, result, state, int(max_probes), progress, cancel)
+        if confirm and result.batch_size > 0 and not result.cancelled:
+            confirm_search(template, probe, result, state, progress, cancel)
         write_search(result, out_dir)
     return result
 
