@@ -175,3 +175,18 @@ def test_runs_of_one_setting_have_their_own_keys_and_the_first_keeps_its_old_key
     legacy = first.to_dict()
     legacy.pop("repeat")  # a config written before repeats existed
     assert TrialConfig.from_dict(legacy).key() == first.key()
+
+
+def test_the_report_shows_the_confirmation_runs_and_says_confirmed(tmp_path):
+    from workbench.render.report import build_report
+    from workbench.results import load_results
+
+    budget = budget_for(300)
+    search_batch(template(), tmp_path, host_budget_bytes=budget, probe=Creeping(budget, 12 * MIB))
+    saved = json.loads((tmp_path / SEARCH_FILE).read_text())
+    # the fake probe stored nothing: the report's table is empty, its search section is not
+    (tmp_path / "results.jsonl").write_text("")
+    page = build_report(load_results(tmp_path), search=saved)
+    assert "confirmed: run again, both budget peaks within the budget less the margin" in page
+    assert page.count("<td>again</td>") == 3  # 300 again, then 284 twice
+    assert "stepped down to batch 284" in page
