@@ -252,9 +252,9 @@ class TimingSpec(_Serialisable):
 
     Why 5 passes and 3 s: one short pass is noise here (the same setting read 722 and 1,344-1,406
     images/s); timed for 1 s the workbench read 0.74-0.96 of a bare ``model.predict`` loop,
-    timed for 3 s 1.02 (``bench/bench_overhead.py``). Five passes are the fewest whose median
-    one outlier cannot move and whose creep across passes gets a verdict; 3 s costs 2 s a trial
-    more than before, and the re-measure at most doubles it, only for noisy trials.
+    timed for 3 s 1.02 (``bench/bench_overhead.py``). Five passes give a median that one
+    outlying pass barely moves, an IQR, and the creep verdict; 3 s costs 2 s a trial more than
+    the old 1 s, and the re-measure at most doubles the timed phase, only for noisy trials.
     """
 
     warmup_batches: int = 2
