@@ -56,7 +56,7 @@ def main() -> int:
 
     model = wb.ModelSpec(args.model, image_size=args.size)
     data = wb.DataSpec("npy", path=str(data_path))
-    timing = TimingSpec(warmup_batches=1, min_batches=1, min_duration_s=0.0, drift_samples=0)
+    timing = TimingSpec(warmup_batches=1, min_batches=1, min_duration_s=0.0, min_passes=1, drift_samples=0)
     batch = batches[-1]
     sample = wb.SweepConfig(model=model, data=data, pipelines=pipelines, batch_sizes=batches, images=measure,
                             timing=timing)

@@ -63,7 +63,7 @@ def main() -> int:
 
     sweep = SweepConfig(ModelSpec("tiny", image_size=32), DataSpec("synthetic", count=args.images),
                         batch_sizes=tuple(range(1, args.trials + 1)),
-                        timing=TimingSpec(warmup_batches=1, min_batches=4, min_duration_s=0.0, drift_samples=0))
+                        timing=TimingSpec(warmup_batches=1, min_batches=4, min_duration_s=0.0, min_passes=1, drift_samples=0))
     tmp = tempfile.mkdtemp(prefix="rb", dir="/tmp")  # short: Ray's socket paths are limited to 107 bytes
     out = Path(tmp) / "out"
     handed: dict[int, float] = {}

@@ -43,7 +43,7 @@ def main() -> int:
         model=ModelSpec(args.model, image_size=args.image_size),
         data=DataSpec("synthetic", count=args.max_batch),
         pipeline=args.pipeline, precision=args.precision, batch_size=1,
-        timing=TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, drift_samples=0),
+        timing=TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, min_passes=1, drift_samples=0),
     )
     if args.host_budget:
         budget = parse_bytes(args.host_budget)

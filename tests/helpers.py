@@ -23,8 +23,8 @@ from workbench.config import TimingSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Fast timing for tests: one warm-up batch, a couple of timed batches, no minimum duration.
-FAST = TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, drift_samples=0)
+# Fast timing for tests: one warm-up batch, a couple of timed batches, one pass, no minimum duration.
+FAST = TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, min_passes=1, drift_samples=0)
 
 
 def trial_processes(root_pid: int | None = None) -> list:

@@ -28,6 +28,7 @@ from workbench.results import COLUMNS, ResultStore, Status, TrialResult, environ
 if TYPE_CHECKING:  # the lazily loaded names below, declared for type checkers and editors
     from workbench.analysis import (
         Recommendation,
+        aggregate_repeats,
         budget_peak,
         describe_terms,
         fit_memory_model,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # the lazily loaded names below, declared for type checkers a
         pareto_frontier,
         predict_peak,
         recommend,
+        speed_verdict,
     )
     from workbench.engine.prepare import prepare
     from workbench.engine.scriptgen import write_script
@@ -66,6 +68,7 @@ __all__ = [
     "TrialResult",
     "Workbench",
     "WorkbenchError",
+    "aggregate_repeats",
     "budget_peak",
     "build_report",
     "describe_terms",
@@ -85,6 +88,7 @@ __all__ = [
     "run_sweep",
     "run_trial",
     "search_batch",
+    "speed_verdict",
     "write_report",
     "write_script",
 ]
@@ -103,6 +107,8 @@ _LAZY = {
     "max_batch_at": ("analysis", "max_batch_at"),
     "predict_peak": ("analysis", "predict_peak"),
     "budget_peak": ("analysis", "budget_peak"),
+    "speed_verdict": ("analysis", "speed_verdict"),
+    "aggregate_repeats": ("analysis", "aggregate_repeats"),
     "describe_terms": ("analysis", "describe_terms"),
     "memory_residuals": ("analysis", "memory_residuals"),
     "search_batch": ("engine.search", "search_batch"),

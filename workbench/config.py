@@ -29,6 +29,7 @@ PIPELINES = ("in_memory", "batch_loop", "stream", "stream_to_disk")
 DATA_KINDS = ("synthetic", "demo", "folder", "npy")
 FAULTS = ("hang", "sigkill", "sigsegv", "exit", "raise", "raise_oom", "alloc")
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
+MAX_REPEAT = 100  # runs of one setting in a sweep
 
 # keras.applications constructors by the names users type (lower case, underscores).
 # value: (constructor name in keras.applications, default input size, smallest input size)
@@ -244,29 +245,50 @@ class Budget(_Serialisable):
 @dataclass(frozen=True)
 class TimingSpec(_Serialisable):
     """How long to measure: warm-up batches (tracing, not timed), then whole passes over the
-    data until at least ``min_batches`` batches and ``min_duration_s`` seconds were timed."""
+    data until at least ``min_passes`` passes, ``min_batches`` batches and ``min_duration_s``
+    seconds were timed. The throughput is the median of the passes, with their spread; while
+    their coefficient of variation is above ``max_cv`` the trial is re-measured with more passes,
+    up to ``remeasure_factor`` times as long as the minimum took (1: never), and marked unstable
+    if it stays noisy.
+
+    Why 5 passes and 3 s: one short pass is noise here (the same setting read 722 and 1,344-1,406
+    images/s); timed for 1 s the workbench read 0.74-0.96 of a bare ``model.predict`` loop,
+    timed for 3 s 1.02 (``bench/bench_overhead.py``). Five passes give a median that one
+    outlying pass barely moves, an IQR, and the creep verdict; 3 s costs 2 s a trial more than
+    the old 1 s, and the re-measure at most doubles the timed phase, only for noisy trials.
+    """
 
     warmup_batches: int = 2
     min_batches: int = 10
-    min_duration_s: float = 1.0
+    min_duration_s: float = 3.0
     drift_samples: int = 256  # images compared against float32 (0 turns drift off)
+    min_passes: int = 5
+    max_cv: float = 0.05  # spread (CV of the per-pass throughputs) above which a trial is re-measured
+    remeasure_factor: float = 2.0
 
     def __post_init__(self) -> None:
         # normalise types so equal settings serialise (and hash) the same: 0 and 0.0, "2" and 2
         for name, kind in (("warmup_batches", int), ("min_batches", int), ("min_duration_s", float),
-                           ("drift_samples", int)):
+                           ("drift_samples", int), ("min_passes", int), ("max_cv", float),
+                           ("remeasure_factor", float)):
             try:
                 object.__setattr__(self, name, kind(getattr(self, name)))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise ConfigError(f"{name} must be a number, not {getattr(self, name)!r}") from None
         if int(self.warmup_batches) < 1:
             raise ConfigError("warm-up needs at least 1 batch (the first call traces the model)")
         if int(self.min_batches) < 1:
             raise ConfigError("min_batches must be 1 or more")
-        if float(self.min_duration_s) < 0:
+        if not float(self.min_duration_s) >= 0:
             raise ConfigError("min_duration_s must be 0 or more")
         if int(self.drift_samples) < 0:
             raise ConfigError("drift_samples must be 0 or more")
+        if int(self.min_passes) < 1:
+            raise ConfigError("min_passes must be 1 or more (5 give a median and a spread)")
+        if not 0 < float(self.max_cv) < float("inf"):
+            raise ConfigError(f"max_cv {self.max_cv!r} must be a positive fraction, e.g. 0.05 for 5 %")
+        if not 1 <= float(self.remeasure_factor) < float("inf"):
+            raise ConfigError(f"remeasure_factor {self.remeasure_factor!r} must be 1 (never re-measure) or more")
 
 
 def _check_keep_outputs(path: str, pipeline: str) -> None:
@@ -301,6 +323,9 @@ class TrialConfig(_Serialisable):
     # stream_to_disk only: keep its outputs at this .npy path (None: a scratch file, deleted
     # when the trial ends). Not part of the resume key: it changes nothing that is measured.
     keep_outputs: str | None = None
+    # Which run of the same setting this is (0: the first; ``SweepConfig.repeat`` and the
+    # search's confirmation run settings again). Part of the key from 1 on, so repeats differ.
+    repeat: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", _spec(self.model, ModelSpec))
@@ -319,6 +344,10 @@ class TrialConfig(_Serialisable):
                 raise ConfigError(f"unknown fault {self.fault!r}")
         if self.keep_outputs is not None:
             _check_keep_outputs(self.keep_outputs, self.pipeline)
+        repeat = whole_number(self.repeat)
+        if repeat is None or repeat < 0:
+            raise ConfigError(f"repeat {self.repeat!r} must be a whole number of 0 or more")
+        object.__setattr__(self, "repeat", repeat)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -331,11 +360,14 @@ class TrialConfig(_Serialisable):
         d = self.to_dict()
         d["budget"].pop("timeout_s", None)
         d.pop("keep_outputs", None)
+        if not d.get("repeat"):
+            d.pop("repeat", None)  # the first run keeps the key it had before repeats existed
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def describe(self) -> str:
-        return f"{self.model.label} | {self.data.label} | {self.pipeline} | {self.precision} | batch {self.batch_size}"
+        again = f" | repeat {self.repeat + 1}" if self.repeat else ""
+        return f"{self.model.label} | {self.data.label} | {self.pipeline} | {self.precision} | batch {self.batch_size}{again}"
 
 
 @dataclass(frozen=True)
@@ -352,6 +384,9 @@ class SweepConfig(_Serialisable):
     ``target_images``: the number of images of the real job, the size the answers are for (the
     recommendation, the search and the report predict each setting's peak there). None: the
     full count of a folder or ``.npy``, or the largest size measured for synthetic and demo data.
+    ``repeat``: run every setting this many times, in interleaved order (the whole sweep once,
+    then again), so a drift in the machine's speed touches every setting alike; the analysis
+    takes the median of the repeats and their spread (:func:`workbench.analysis.aggregate_repeats`).
     """
 
     model: ModelSpec
@@ -363,6 +398,7 @@ class SweepConfig(_Serialisable):
     timing: TimingSpec = field(default_factory=TimingSpec)
     images: tuple[int, ...] | None = None
     target_images: int | None = None
+    repeat: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", _spec(self.model, ModelSpec))
@@ -377,6 +413,10 @@ class SweepConfig(_Serialisable):
         else:
             object.__setattr__(self, "images", None)
         object.__setattr__(self, "target_images", parse_target_images(self.target_images))
+        repeat = whole_number(self.repeat)
+        if repeat is None or not 1 <= repeat <= MAX_REPEAT:
+            raise ConfigError(f"repeat {self.repeat!r} must be a whole number from 1 to {MAX_REPEAT}, e.g. --repeat 3")
+        object.__setattr__(self, "repeat", repeat)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

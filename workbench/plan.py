@@ -45,6 +45,10 @@ def expand(sweep: SweepConfig) -> list[TrialConfig]:
     largest, likeliest to run out of memory, come last). Batch sizes run from small to large
     within each series, so the curve grows in order and the first failure marks where memory
     runs out. Every trial is checked before any runs.
+
+    With ``sweep.repeat`` R above 1 the whole list runs R times over, interleaved (every setting
+    once, then every setting again), each run of a setting with its own ``repeat`` index and so
+    its own key: a slow minute of the machine lands on different settings, not on one.
     """
     trials = [
         TrialConfig(
@@ -62,4 +66,4 @@ def expand(sweep: SweepConfig) -> list[TrialConfig]:
     ]
     for trial in trials:
         check_applicable(trial)
-    return trials
+    return [replace(trial, repeat=r) if r else trial for r in range(sweep.repeat) for trial in trials]

@@ -11,7 +11,9 @@ Keras); with ``allow_other_machine`` it adds a header of its own and its trials 
 ``machine`` id, so trials measured elsewhere are never reused or mixed up. Lines that cannot be
 read are skipped with a warning (:mod:`workbench.records`).
 
-Schema history: 1 (first version); trials gained ``machine`` (older ones take their header's).
+Schema history: 1 (first version); trials gained ``machine`` (older ones take their header's),
+then the throughput's spread (``throughput_per_pass_ips``, ``throughput_iqr_ips``,
+``throughput_cv``, ``unstable``) and ``repeat`` (older trials: NaN, None and 0).
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class Status(str, enum.Enum):
 # The columns users and the rest of the project rely on, in this order.
 COLUMNS = [
     "model", "dataset", "pipeline", "precision", "batch_size", "status",
-    "throughput_ips", "latency_p50_s", "latency_p90_s", "latency_p99_s", "first_batch_s",
+    "throughput_ips", "throughput_cv", "unstable", "latency_p50_s", "latency_p90_s", "latency_p99_s", "first_batch_s",
     "host_baseline_bytes", "host_peak_bytes", "gpu_peak_bytes", "gpu_device_peak_bytes",
     "drift_max_abs", "top1_agreement", "accuracy", "error",
 ]
@@ -86,7 +88,14 @@ class TrialResult:
     image_height: int | None = None
     image_width: int | None = None
     images: int = 0  # images in the dataset
-    throughput_ips: float = NAN
+    throughput_ips: float = NAN  # median of the whole timed passes' throughputs
+    throughput_per_pass_ips: list[float] = field(default_factory=list)  # images/s of each whole pass
+    throughput_iqr_ips: float = NAN  # interquartile range of the passes (3+ passes)
+    throughput_cv: float = NAN  # coefficient of variation of the passes (3+ passes)
+    unstable: bool | None = None  # CV above TimingSpec.max_cv after the re-measure (None: < 3 passes)
+    remeasured: bool = False  # timed longer than the minimum because the passes were noisy
+    timed_passes: int = 0
+    repeat: int = 0  # which run of this setting (SweepConfig.repeat, the search's confirmation)
     latency_p50_s: float = NAN
     latency_p90_s: float = NAN
     latency_p99_s: float = NAN
@@ -148,6 +157,7 @@ class TrialResult:
             pipeline=cfg.pipeline,
             precision=cfg.precision,
             batch_size=cfg.batch_size,
+            repeat=cfg.repeat,
             images=cfg.data.count or 0,  # the size asked for; the worker records what it predicted
             host_budget_bytes=float(cfg.budget.host_bytes or NAN),
             gpu_budget_bytes=float(cfg.budget.gpu_bytes or NAN),

@@ -17,7 +17,7 @@ import pytest
 from workbench.results import ResultStore
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = ["--warmup-batches", "1", "--min-batches", "2", "--min-duration", "0", "--drift-samples", "0"]
+FAST = ["--warmup-batches", "1", "--min-batches", "2", "--min-duration", "0", "--min-passes", "1", "--drift-samples", "0"]
 
 
 def workbench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -115,7 +115,7 @@ def test_a_sweep_killed_halfway_resumes_without_repeating(tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "workbench", "sweep", "--model", "tiny", "--data", "synthetic:32",
             "--batch-sizes", "1,2,4", "--warmup-batches", "1", "--min-batches", "2", "--min-duration", "0",
-            "--drift-samples", "0", "--out", str(out)]
+            "--min-passes", "1", "--drift-samples", "0", "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -130,7 +130,7 @@ def test_a_sweep_killed_halfway_resumes_without_repeating(tmp_path):
 
     events = []
     sweep = SweepConfig(ModelSpec("tiny"), DataSpec("synthetic", count=32), batch_sizes=(1, 2, 4),
-                        timing=TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0, drift_samples=0))
+                        timing=TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0, min_passes=1, drift_samples=0))
     results = run_sweep(sweep, out, progress=lambda e: events.append(e.kind))
     assert events.count("skip") == 1 and events.count("start") == 2
     assert [r.status for r in results] == [Status.OK] * 3

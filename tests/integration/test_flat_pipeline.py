@@ -23,7 +23,7 @@ from ..helpers import run_probe, write_npy
 
 pytestmark = pytest.mark.slow
 MIB = 2**20
-ONE_PASS = TimingSpec(warmup_batches=2, min_batches=1, min_duration_s=0.0, drift_samples=0)
+ONE_PASS = TimingSpec(warmup_batches=2, min_batches=1, min_duration_s=0.0, min_passes=1, drift_samples=0)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def user(tmp_path_factory):
 
 
 def _cfg(user, **kw) -> TrialConfig:
-    kw.setdefault("timing", TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, drift_samples=32))
+    kw.setdefault("timing", TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, min_passes=1, drift_samples=32))
     return TrialConfig(model=ModelSpec(str(user / "user.keras")), data=DataSpec(kind="npy", path=str(user / "x.npy")),
                        pipeline="stream_to_disk", batch_size=64, **kw)
 

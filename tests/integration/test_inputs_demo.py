@@ -20,7 +20,7 @@ def sweep_df(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo-sweep")
     sweep = SweepConfig(ModelSpec("demo"), DataSpec.parse("demo"), pipelines=("stream",),
                         precisions=("float32", "mixed_bfloat16"), batch_sizes=(64,),
-                        timing=TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, drift_samples=256))
+                        timing=TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, min_passes=1, drift_samples=256))
     run_sweep(sweep, out)  # prepares (trains once per cache) before the first trial
     return load_results(out)
 

@@ -24,7 +24,7 @@ N, SIZE = 8192, 32  # 8192 x 32 x 32 x 3 float32 = 96 MiB
 def trials(tmp_path_factory):
     path = tmp_path_factory.mktemp("npy") / "images.npy"
     write_npy(path, N, size=SIZE)
-    timing = TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, drift_samples=0)
+    timing = TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, min_passes=1, drift_samples=0)
     out = {}
     for pipeline in ("in_memory", "stream"):
         cfg = TrialConfig(model=ModelSpec("tiny", image_size=SIZE), data=DataSpec(kind="npy", path=str(path)),

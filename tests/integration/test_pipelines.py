@@ -17,7 +17,7 @@ from ..helpers import BAD, GOOD, messy_folder, run_probe
 
 pytestmark = pytest.mark.slow
 
-TIMING = TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, drift_samples=64)
+TIMING = TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, min_passes=1, drift_samples=64)
 
 
 @pytest.fixture(scope="module")

@@ -203,7 +203,7 @@ def test_a_sweep_killed_halfway_resumes_through_ray_without_repeating(cluster, t
     out = tmp_path / "run"
     args = [sys.executable, "-m", "workbench", "sweep", "--model", "tiny", "--image-size", "32",
             "--data", "synthetic:32", "--batch-sizes", "1,2,4,8", "--warmup-batches", "1", "--min-batches", "2",
-            "--min-duration", "0", "--drift-samples", "0", "--executor", "ray", "--ray-address", cluster.address,
+            "--min-duration", "0", "--min-passes", "1", "--drift-samples", "0", "--executor", "ray", "--ray-address", cluster.address,
             "--out", str(out)]
     proc = subprocess.Popen(args, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
@@ -234,4 +234,5 @@ def test_a_search_probes_on_the_cluster(cluster, tmp_path):
                          executor=RayExecutor(cluster.address))
     assert found.batch_size == 8 and found.limited_by == "max_batch"  # 64 GiB: every batch fits
     rows = ResultStore(tmp_path).results()
-    assert len(rows) == found.n_probes >= 2 and all(r.ok and r.node for r in rows)
+    assert found.confirmed  # the answer ran again, on the cluster too
+    assert len(rows) == found.n_probes + len(found.confirmations) >= 3 and all(r.ok and r.node for r in rows)

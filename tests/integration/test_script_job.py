@@ -64,7 +64,7 @@ def measured(user):
     run = user / "run"
     sweep = SweepConfig(model=ModelSpec(str(user / "user.keras")), data=DataSpec(kind="npy", path=str(user / "x.npy")),
                         pipelines=("stream_to_disk",), batch_sizes=(64,),
-                        timing=TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, drift_samples=0))
+                        timing=TimingSpec(warmup_batches=1, min_batches=2, min_duration_s=0.0, min_passes=1, drift_samples=0))
     (result,) = run_sweep(sweep, run)
     assert result.status is Status.OK, f"{result.error}\n{result.stderr_tail}"
     return run, result

@@ -7,8 +7,9 @@ import math
 
 import pytest
 
+from workbench.analysis import budget_peak
 from workbench.cli import main
-from workbench.config import TrialConfig
+from workbench.config import TrialConfig, format_bytes
 from workbench.engine.runner import run_trial
 from workbench.results import load_results
 
@@ -38,17 +39,31 @@ def test_real_search_finds_a_batch_that_fits_when_run_again(tmp_path, tiny_trial
     # Each probe was printed as it happened, and stored like any trial.
     assert [f"probe {i + 1}: batch" in printed for i in range(len(probes))] == [True] * len(probes)
     df = load_results(out)
-    assert df["batch_size"].tolist() == [p["batch_size"] for p in probes]
-    assert df["status"].tolist() == [p["status"] for p in probes]
+    runs = probes + answer["confirmations"]  # the probes, then the answer run again
+    assert df["batch_size"].tolist() == [p["batch_size"] for p in runs]
+    assert df["status"].tolist() == [p["status"] for p in runs]
     assert df.attrs["sweep"]["search"]["host_budget_bytes"] == budget
     # The bracket is consistent: the answer fitted; anything that fitted is no larger than it.
     fitted = {p["batch_size"] for p in probes if p["fits"]}
-    assert batch in fitted and max(fitted) == batch
-    if answer["limited_by"] == "budget":
-        assert any(not p["fits"] and p["batch_size"] > batch for p in probes)
+    if any("stepped down" in n for n in answer["notes"]):  # the probes' answer went over when run again
+        assert batch < answer["confirmations"][0]["batch_size"] == max(fitted)
+    else:
+        assert batch in fitted and max(fitted) == batch
+        if answer["limited_by"] == "budget":
+            assert any(not p["fits"] and p["batch_size"] > batch for p in probes)
 
-    # Run the answer again, as a user would: it stays under the budget.
-    # The saved template carries the budget, so going over it would stop the trial as over_budget.
-    again = run_trial(TrialConfig.from_dict({**answer["template"], "batch_size": batch}))
+    # The answer was confirmed: run twice, the budget peak of both runs within the stated limit
+    # (the budget less the margin), the larger of the two kept against it.
+    limit = budget * 0.9
+    assert answer["confirmed"], answer["notes"]
+    assert f"within the limit of {format_bytes(limit)}" in answer["notes"][-1]
+    both = df[(df["batch_size"] == batch) & (df["status"] == "ok")]
+    assert len(both) >= 2 and sorted(both["repeat"])[:2] == [0, 1]
+    assert budget_peak(both).max() <= limit
+    assert "again: batch" in printed and "confirmed by running it again" in printed
+
+    # Run the confirmed answer a third time, as a user would: its budget peak stays within the
+    # budget (the trial runs with it as its limit, so going over would stop it as over_budget).
+    again = run_trial(TrialConfig.from_dict({**answer["template"], "batch_size": batch, "repeat": 2}))
     assert again is not None and again.ok, again.error if again else "cancelled"
-    assert again.host_budget_bytes == budget and again.host_peak_bytes <= budget
+    assert again.host_budget_bytes == budget and budget_peak(again) <= budget

@@ -43,13 +43,14 @@ def test_creeping_means_more_than_one_percent_of_the_peak_per_pass():
     assert is_creeping(growing, peak_bytes=2000 * MIB) is False
 
 
-def _cfg(min_batches: int = 10, min_duration_s: float = 1.0) -> TrialConfig:
+def _cfg(min_batches: int = 10, min_duration_s: float = 1.0, min_passes: int = 1) -> TrialConfig:
     return TrialConfig(ModelSpec("tiny"), DataSpec("synthetic", count=8),
-                       timing=TimingSpec(min_batches=min_batches, min_duration_s=min_duration_s))
+                       timing=TimingSpec(min_batches=min_batches, min_duration_s=min_duration_s,
+                                         min_passes=min_passes))
 
 
 def test_small_data_gets_enough_passes_for_a_verdict():
-    cfg = _cfg()  # the default timing: 10 batches and 1 s
+    cfg = _cfg()  # 10 batches and 1 s, no minimum of passes
     # short passes (0.3 s): the minimums are met after 4, but the verdict needs 5
     assert not enough_passes(cfg, batches=40, passes=4, elapsed=1.2)
     assert enough_passes(cfg, batches=50, passes=5, elapsed=1.5)
@@ -60,6 +61,15 @@ def test_small_data_gets_enough_passes_for_a_verdict():
     assert not enough_passes(cfg, batches=50, passes=5, elapsed=0.5)
     # no minimum duration (fast test timing): no extra passes
     assert enough_passes(_cfg(min_batches=2, min_duration_s=0.0), batches=2, passes=1, elapsed=0.01)
+
+
+def test_the_default_timing_needs_five_passes_and_three_seconds_whichever_is_longer():
+    cfg = TrialConfig(ModelSpec("tiny"), DataSpec("synthetic", count=8))
+    assert (cfg.timing.min_passes, cfg.timing.min_duration_s) == (5, 3.0)
+    assert not enough_passes(cfg, batches=400, passes=4, elapsed=12.0)  # long passes: still five
+    assert enough_passes(cfg, batches=500, passes=5, elapsed=15.0)
+    assert not enough_passes(cfg, batches=50, passes=5, elapsed=1.5)  # short passes: still 3 s
+    assert enough_passes(cfg, batches=100, passes=10, elapsed=3.0)
 
 
 def test_result_fields_are_missing_not_zero_by_default():

@@ -40,6 +40,9 @@ def full_df():
     df.loc[ok, "gpu_peak_bytes"] = df.loc[ok, "host_peak_bytes"] / 2
     df.loc[ok, "gpu_device_peak_bytes"] = df.loc[ok, "host_peak_bytes"] / 2 + 300 * MIB
     df.loc[ok, "first_batch_s"] = 2.345
+    df.loc[ok, "throughput_cv"] = 0.034
+    df["unstable"] = [False if good else None for good in ok]
+    df["repeat"] = 0  # load_results always has it: which run of the setting
     return df
 
 
@@ -111,10 +114,12 @@ def test_terminal_report_and_panel_show_the_same_strings():
     assert row["GPU device peak"] == "670.00 MiB" and row["first batch s"] == "2.35"
     assert (row["accuracy %"], row["top-1 agree %"], row["drift"]) == ("88.0", "98.0", "0.01")
     assert row["error"] == "" and report[0]["drift"] == "0"  # float32 against itself: 0, measured
+    assert (row["run"], row["spread %"], row["unstable"]) == ("1", "3.4", "no")
     # The out-of-memory trial measured nothing: n/a, never 0.
     oom = report[6]
     assert oom["status"] == "oom" and oom["error"] == "oom here"
-    assert {oom[c.label] for c in COLUMNS if not c.is_text and c.name != "batch_size"} == {"n/a"}
+    assert {oom[c.label] for c in COLUMNS if not c.is_text and c.name not in ("batch_size", "repeat")} == {"n/a"}
+    assert oom["unstable"] == "n/a"
 
 
 def test_missing_figures_are_na_and_small_times_keep_their_digits():
@@ -149,7 +154,7 @@ def test_panel_table_marks_failed_rows_and_says_when_empty():
 def test_unknown_view_is_refused():
     with pytest.raises(ValueError, match="view 'pdf'"):
         shown(sweep_df(), "pdf")
-    assert {c.name for c in shown(sweep_df(), REPORT)} == {c.name for c in COLUMNS}
+    assert {c.name for c in shown(full_df(), REPORT)} == {c.name for c in COLUMNS}
 
 
 def png_size(png: bytes) -> tuple[int, int]:

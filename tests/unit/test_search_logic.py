@@ -34,14 +34,15 @@ class Curve:
     def __init__(self, budget: float, power: float = 1.0, exact: bool = True, fixed: float = FIXED,
                  per_image: float = PER_IMAGE) -> None:
         self.budget, self.power, self.exact, self.fixed, self.per_image = budget, power, exact, fixed, per_image
-        self.batches: list[int] = []
+        self.batches: list[int] = []  # the first run of each batch: the search's probes
+        self.again: list[int] = []  # runs of a batch run before: the confirmation
 
     def peak(self, batch: int) -> float:
         return self.fixed + self.per_image * batch**self.power
 
     def __call__(self, cfg: TrialConfig) -> TrialResult:
         assert cfg.budget.host_bytes == self.budget  # each probe runs with the budget as its limit
-        self.batches.append(cfg.batch_size)
+        (self.again if cfg.repeat else self.batches).append(cfg.batch_size)
         result = TrialResult.for_trial(cfg)
         peak = self.peak(cfg.batch_size)
         if peak > self.budget:
@@ -104,8 +105,9 @@ def test_noisy_curve_keeps_the_probe_cap_and_answers_a_batch_that_fitted(tmp_pat
             assert fits[result.batch_size]
             assert not any(ok and b > result.batch_size for b, ok in fits.items())
             limited.add(result.limited_by)
+            assert result.confirmed and result.notes[-1].startswith(f"confirmed: batch {result.batch_size} ran twice")
             if result.limited_by == "probes":
-                assert "stopped after" in result.notes[-1]
+                assert "stopped after" in result.notes[-2]
             else:
                 assert fits[result.batch_size + 1] is False
     assert "budget" in limited

@@ -2,7 +2,8 @@
 
 ``recommend`` (the frontier and the recommendation with its reason), ``memory_model`` (the
 fitted memory model: fixed + per image of a batch + per image of the dataset, and the largest
-batch under a budget) and ``peaks`` (the one peak a budget is checked against).
+batch under a budget), ``peaks`` (the one peak a budget is checked against) and ``spread``
+(speed verdicts only beyond noise; settings measured more than once folded into one row).
 """
 
 from workbench.analysis.memory_model import (
@@ -15,10 +16,12 @@ from workbench.analysis.memory_model import (
 )
 from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
 from workbench.analysis.recommend import OBJECTIVES, Recommendation, pareto_frontier, recommend
+from workbench.analysis.spread import aggregate_repeats, speed_verdict, spread_notes
 
 __all__ = [
     "OBJECTIVES",
     "Recommendation",
+    "aggregate_repeats",
     "at_largest_size",
     "budget_peak",
     "dataset_sizes",
@@ -30,4 +33,6 @@ __all__ = [
     "pareto_frontier",
     "predict_peak",
     "recommend",
+    "speed_verdict",
+    "spread_notes",
 ]

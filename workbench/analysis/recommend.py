@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
+from workbench.analysis.spread import aggregate_repeats, speed_verdict
 from workbench.config import format_bytes, parse_target_images
 from workbench.errors import ConfigError
 
@@ -150,6 +151,7 @@ def recommend(
     under a budget (:mod:`.at_target`). None: the answer is for the largest size measured.
     """
     _check(objective, margin, host_budget_bytes, gpu_budget_bytes)
+    df = aggregate_repeats(df)  # a setting run more than once: its median throughput, its larger peak
     if target_images is not None:
         from workbench.analysis.at_target import recommend_at  # it builds on this module
 
@@ -220,7 +222,12 @@ def _gain(df: pd.DataFrame, row: dict[str, Any], objective: str) -> str:
         return text
     text = f"{tput:.0f} images/s" if tput is not None else "throughput not measured"
     if base is not None and tput is not None and base["throughput_ips"] > 0:
-        text = f"{tput / base['throughput_ips']:.2g}x the throughput of {what} ({tput:.0f} images/s)"
+        verdict, ratio = speed_verdict(row, base)  # faster or slower only beyond the spread
+        if verdict == "no measurable difference":
+            text = (f"{tput:.0f} images/s, no measurable difference in throughput from {what} "
+                    f"({ratio:.2g}x, within the spread of the timed passes)")
+        else:
+            text = f"{ratio:.2g}x the throughput of {what} ({tput:.0f} images/s, {verdict} beyond the spread)"
     return text
 
 

@@ -48,6 +48,13 @@ def add_trial_options(p: argparse.ArgumentParser, *, model: str | None = None, d
     p.add_argument("--min-batches", type=int, default=_TIMING["min_batches"], help="timed batches at least (default %(default)s)")
     p.add_argument("--min-duration", type=float, default=_TIMING["min_duration_s"], help="timed seconds at least (default %(default)s)")
     p.add_argument("--drift-samples", type=int, default=_TIMING["drift_samples"], help="images compared with float32 (0: off; default %(default)s)")
+    p.add_argument("--min-passes", type=int, default=_TIMING["min_passes"],
+                   help="timed passes over the data at least; the throughput is their median (default %(default)s)")
+    p.add_argument("--max-cv", default=f"{_TIMING['max_cv'] * 100:g}%",
+                   help="spread of the passes (coefficient of variation) above which a trial is re-measured, "
+                        "then marked unstable (default %(default)s)")
+    p.add_argument("--remeasure-factor", type=float, default=_TIMING["remeasure_factor"],
+                   help="a noisy trial is timed up to this many times as long as its minimum (1: never; default %(default)s)")
     p.add_argument("--out", required=out is None, default=out,
                    help=_with_default("results folder (re-running into it resumes)", out))
     p.add_argument("--allow-other-machine", action="store_true",
@@ -64,6 +71,9 @@ def add_sweep_axes(p: argparse.ArgumentParser, *, batch_sizes: Sequence[int] = _
     p.add_argument("--images", default=_SWEEP["images"],
                    help="dataset sizes, comma-separated, e.g. 1000,4000,16000: each runs on the first K images "
                         "of the data (default: the data's own count)")
+    p.add_argument("--repeat", type=int, default=_SWEEP["repeat"],
+                   help="run every setting this many times, interleaved; the analysis takes the median and "
+                        "the spread across the runs (default %(default)s)")
 
 
 def add_target_option(p: argparse.ArgumentParser) -> None:
@@ -83,6 +93,18 @@ def parse_margin(text: str) -> float:
         raise ConfigError(f"margin {text!r} is malformed: write 10% or 0.1") from None
     if not math.isfinite(value) or not 0 <= value < 1:
         raise ConfigError(f"margin {text!r} must be from 0 to below 100 %, e.g. 10%")
+    return value
+
+
+def parse_max_cv(text: str | float) -> float:
+    """``5%`` or ``0.05`` -> 0.05 (the spread above which a trial is re-measured)."""
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ConfigError(f"--max-cv {text!r} is malformed: write 5% or 0.05") from None
+    if not math.isfinite(value) or not value > 0:
+        raise ConfigError(f"--max-cv {text!r} must be a positive share, e.g. 5%")
     return value
 
 
@@ -122,7 +144,9 @@ def model_data_budget_timing(args: argparse.Namespace) -> tuple[ModelSpec, DataS
         timeout_s=args.timeout,
     )
     timing = TimingSpec(warmup_batches=args.warmup_batches, min_batches=args.min_batches,
-                        min_duration_s=args.min_duration, drift_samples=args.drift_samples)
+                        min_duration_s=args.min_duration, drift_samples=args.drift_samples,
+                        min_passes=args.min_passes, max_cv=parse_max_cv(args.max_cv),
+                        remeasure_factor=args.remeasure_factor)
     return model, data, budget, timing
 
 
@@ -131,7 +155,8 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     model, data, budget, timing = model_data_budget_timing(args)
     return SweepConfig(model=model, data=data, pipelines=args.pipelines, precisions=args.precisions,
                        batch_sizes=args.batch_sizes, budget=budget, timing=timing,
-                       images=getattr(args, "images", None), target_images=getattr(args, "target_images", None))
+                       images=getattr(args, "images", None), target_images=getattr(args, "target_images", None),
+                       repeat=getattr(args, "repeat", _SWEEP["repeat"]))
 
 
 def add_executor_options(p: argparse.ArgumentParser) -> None:

@@ -50,7 +50,10 @@ def _describe(event: ProbeEvent, kind: str) -> str:
     peak = r.host_peak_bytes if kind == "host" else r.gpu_peak_bytes
     verdict = "fits" if event.fits else "does not fit"
     bracket = f"answer in [{event.low}, {event.high - 1 if event.high else 'max'}]"
-    text = f"probe {event.index + 1}: batch {event.batch_size:>5}  {r.status!s:<11} peak {kind} {format_bytes(peak):>11}  {verdict:<12} {bracket}"
+    if event.kind == "confirm":  # the answer run again: no bracket, it is closed
+        verdict, bracket = ("fits again" if event.fits else "does not fit"), "(confirmation)"
+    label = "again" if event.kind == "confirm" else f"probe {event.index + 1}"
+    text = f"{label}: batch {event.batch_size:>5}  {r.status!s:<11} peak {kind} {format_bytes(peak):>11}  {verdict:<12} {bracket}"
     if not r.ok and r.error:
         text += f"\n    {r.error.splitlines()[0][:160]}"
     return text
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
           f"{template.pipeline} | {template.precision}: budget {limits}", flush=True)
 
     def progress(event: ProbeEvent) -> None:
-        if event.kind == "end":
+        if event.kind in ("end", "confirm"):
             print(_describe(event, kind), flush=True)
         elif event.kind == "size":
             print(_describe_size(event, kind), flush=True)
@@ -98,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
               f"({result.n_probes} probe(s)); try a larger budget or another pipeline or precision")
     else:
         why = "the largest allowed (--max-batch or the dataset size)" if result.limited_by == "max_batch" else "under the budget"
-        print(f"largest batch: {result.batch_size} ({why}) after {result.n_probes} probes")
+        again = ", confirmed by running it again" if result.confirmed else ""
+        print(f"largest batch: {result.batch_size} ({why}) after {result.n_probes} probes{again}")
         answer = result.target.get("answer") or {}
         if answer.get("predicted_peak_bytes") is not None:
             print(f"at {result.target['target_images']:,} images: predicted peak {kind} "

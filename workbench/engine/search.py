@@ -10,8 +10,9 @@ that is four probes for any answer. Where the model guesses badly twice running,
 step guarantees progress; where peaks are noisy (a larger batch measured less than a smaller
 one) the last few probes bisect. Probes are capped at ``log2(max_batch) + 2``: on noisy peaks
 the search may stop there with a batch that fitted and says how close it got. The answer is
-always a batch that ran and fitted with the margin to spare, so running it again stays in
-budget.
+always a batch that ran and fitted with the margin to spare, and it is confirmed by running it
+again (:mod:`.confirm`): both runs' budget peaks stay under the budget less the margin, or the
+search steps down and says so, so running it again stays in budget.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from workbench.analysis.peaks import budget_peak
 from workbench.config import Budget, TrialConfig
 from workbench.engine import search_target
 from workbench.engine.baseline import check_host_budget
+from workbench.engine.confirm import confirm_search
 from workbench.engine.executors import Executor, run_one
 from workbench.engine.lock import folder_lock
 from workbench.engine.preflight import check_out_dir
@@ -50,7 +52,8 @@ Probe = Callable[[TrialConfig], "TrialResult | None"]
 class ProbeEvent:
     """Progress of a search, for the ``progress`` callback: ``start`` before a probe runs, ``end``
     after (``result``, ``fits``, the bracket ``low``/``high`` it leaves); ``size`` after a trial
-    measuring how memory grows with the number of images (a search for a target size)."""
+    measuring how memory grows with the number of images (a search for a target size);
+    ``confirm`` after each run of the answer again (``result``, ``fits``)."""
 
     kind: str
     index: int  # 0-based probe number
@@ -88,6 +91,8 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
     template: dict[str, Any] = field(default_factory=dict)
     target: dict[str, Any] = field(default_factory=dict)
+    confirmed: bool = False  # the answer ran twice within the limit (see .confirm)
+    confirmations: list[dict[str, Any]] = field(default_factory=list)  # the runs after the probes
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN peaks become null)."""
@@ -111,6 +116,8 @@ class SearchResult:
             "notes": list(self.notes),
             "template": self.template,
             "target": self.target,
+            "confirmed": self.confirmed,
+            "confirmations": list(self.confirmations),
         }
 
 
@@ -309,6 +316,7 @@ def search_batch(
     executor: Executor | None = None,
     target_images: int | None = None,
     sample_images: int | None = None,
+    confirm: bool = True,
 ) -> SearchResult:
     """Find the largest batch size for ``template`` whose peak stays under budget x (1 - margin).
 
@@ -328,7 +336,9 @@ def search_batch(
     first, and answers the largest batch whose budget peak *predicted at the target* stays
     under the budget less the margin (:mod:`.search_target`); the notes say so.
     ``executor`` (e.g. a :class:`workbench.engine.ray_executor.RayExecutor`) runs the probes, one
-    at a time, on one of its slots; it is opened here and closed at the end.
+    at a time, on one of its slots; it is opened here and closed at the end. ``confirm``: run the
+    answer again (at most :data:`~workbench.engine.confirm.CONFIRM_RUNS` more trials, beyond the
+    probe cap) and keep it only if both runs fit, else step down (``notes`` say which).
     """
     _check(template, host_budget_bytes, gpu_budget_bytes, margin, max_batch, strategy)
     notes: list[str] = []
@@ -363,15 +373,20 @@ def search_batch(
                 allow_other_machine=allow_other_machine, executor=executor)
             if executor is not None:
                 executor.open(cancel)
-        _probe_until_done(template, probe, result, limits, (target, sample), int(max_probes), progress, cancel)
+        state, probe = _probe_until_done(template, probe, result, limits, (target, sample), int(max_probes),
+                                         progress, cancel)
+        if confirm and result.batch_size > 0 and not result.cancelled:
+            confirm_search(template, probe, result, state, progress, cancel)
         write_search(result, out_dir)
     return result
 
 
 def _probe_until_done(template: TrialConfig, probe: Probe, result: SearchResult, limits: dict[str, float],
                       sizes: tuple[int | None, int | None], max_probes: int,
-                      progress: Callable[[ProbeEvent], None] | None, cancel: threading.Event | None) -> None:
+                      progress: Callable[[ProbeEvent], None] | None,
+                      cancel: threading.Event | None) -> tuple[_Search, Probe]:
     """Run probes until the bracket closes, the cap, or a cancel; record each in ``result``.
+    Returns the bracket and the probe used (judged at the target size, when there is one).
     ``sizes`` are the (target, sample) dataset sizes: above the sample, how memory grows with N
     is measured first and each probe is judged at the target (:mod:`.search_target`)."""
     notes, max_batch, (target, sample) = result.notes, result.max_batch, sizes
@@ -415,6 +430,7 @@ def _probe_until_done(template: TrialConfig, probe: Probe, result: SearchResult,
                          else "probes" if not state.done
                          else "nothing_fits" if state.low == 0
                          else "max_batch" if state.low >= max_batch else "budget")
+    return state, probe
 
 
 def _high(state: _Search) -> int | None:

@@ -86,6 +86,10 @@ def _percent(value: float) -> str:
     return f"{value * 100:.1f}"
 
 
+def _yes_no(value: Any) -> str:
+    return "yes" if bool(value) else "no"
+
+
 def _tput(value: float) -> str:
     return f"{value:,.1f}"
 
@@ -98,7 +102,13 @@ COLUMNS: tuple[Column, ...] = (
     _words("precision", "precision"),
     Column("batch_size", "batch", fmt=lambda v: f"{int(v)}", note="images per predict batch"),
     _words("status", "status"),
-    Column("throughput_ips", "throughput", "img/s", _tput, note="images per second over the timed passes"),
+    Column("repeat", "run", fmt=lambda v: f"{int(v) + 1}", views=frozenset([REPORT]),
+           note="which run of the setting (--repeat; the search's confirmation runs its answer again)"),
+    Column("throughput_ips", "throughput", "img/s", _tput, note="images per second: the median of the timed passes"),
+    Column("throughput_cv", "spread", "%", _percent,
+           note="coefficient of variation of the passes' throughputs (across the runs, for a setting run more than once)"),
+    Column("unstable", "unstable", fmt=_yes_no, is_text=True, views=frozenset([REPORT, PANEL]),
+           note="yes: the spread stayed above the threshold after re-measuring, so this throughput is noise-prone"),
     Column("latency_p50_s", "p50", "ms", _ms, note="median time of one batch"),
     Column("latency_p90_s", "p90", "ms", _ms, views=frozenset([REPORT]), note="90th percentile time of one batch"),
     Column("latency_p99_s", "p99", "ms", _ms, note="99th percentile time of one batch"),

@@ -20,6 +20,7 @@ from matplotlib.transforms import blended_transform_factory
 from workbench.analysis import fit_memory_model, pareto_frontier
 from workbench.analysis.memory_model import peak_at
 from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
+from workbench.analysis.spread import aggregate_repeats
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -132,13 +133,27 @@ def _legend(ax: Axes, handles: list[Any] | None = None) -> None:
                   borderaxespad=0.0)
 
 
+def _spread_bars(ax: Axes, ok: pd.DataFrame, label: str, colour: Any) -> None:
+    """Error bars of the throughput's spread: its interquartile range (of the timed passes, or
+    of the runs of a repeated setting) centred on the median; none where it was not measured."""
+    if "throughput_iqr_ips" not in ok:
+        return
+    half = pd.to_numeric(ok["throughput_iqr_ips"], errors="coerce") / 2
+    if half.notna().any():
+        ax.errorbar(ok["batch_size"], ok["throughput_ips"], yerr=half.to_numpy(dtype=float), fmt="none",
+                    ecolor=colour, capsize=3, linewidth=1, label="_nolegend_", gid=f"spread:{label}")
+
+
 def throughput_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Images per second against batch size, one line per pipeline/precision."""
+    """Images per second against batch size, one line per pipeline/precision: the median of the
+    timed passes with error bars for their spread (a setting run several times: the median of
+    the runs and their spread)."""
     ax = new_axes(ax)
-    df = at_largest_size(df)  # one size a curve: points of different sizes are not one line
+    df = aggregate_repeats(at_largest_size(df))  # one size a curve: points of different sizes are not one line
     for label, part, style in _series(df):
         ok = part[part["status"].astype(str) == "ok"]
         ax.plot(ok["batch_size"], ok["throughput_ips"], label=label, **style)
+        _spread_bars(ax, ok, label, style["color"])
     _failures(ax, df)
     _batch_axis(ax, df)
     ax.set_ylabel("throughput (images/s)")
@@ -160,7 +175,7 @@ def memory_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "ho
     if kind not in ("host", "gpu"):
         raise ValueError(f"kind {kind!r}: use 'host' or 'gpu'")
     ax = new_axes(ax)
-    sizes, df = dataset_sizes(df), at_largest_size(df)
+    sizes, df = dataset_sizes(df), aggregate_repeats(at_largest_size(df))  # runs of a setting: the larger peak
     values = budget_peak(df, kind)
     what = "host" if kind == "host" else "GPU"
     ax.set_title(f"Peak {what} memory" + (f" at {sizes[-1]:,} images (largest size)" if len(sizes) > 1 else ""))
@@ -284,7 +299,7 @@ def pareto_plot(df: pd.DataFrame, *, ax: Axes | None = None, recommendation: Rec
     """Memory against throughput for every ok trial, the Pareto frontier highlighted and the
     recommendation marked."""
     ax = new_axes(ax)
-    df = at_largest_size(df)
+    df = aggregate_repeats(at_largest_size(df))
     ok = df[df["status"].astype(str) == "ok"]
     unit, div = byte_unit(ok[memory_col])
     for label, part, style in _series(df):

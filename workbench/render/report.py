@@ -24,6 +24,7 @@ from workbench.analysis import (
     max_batch_at,
     max_batch_for_budget,
     recommend,
+    spread_notes,
 )
 from workbench.analysis.target import max_batch_line, series_at, settings_at
 from workbench.config import format_bytes
@@ -169,7 +170,12 @@ def search_section(search: dict[str, Any] | None) -> dict[str, Any] | None:
             "gpu": _fmt(format_bytes)(search.get("gpu_budget_bytes")),
             "margin": _fmt(lambda v: f"{v * 100:g} %")(search.get("margin")),
             "limited_by": search.get("limited_by"), "probes": probes, "notes": search.get("notes") or [],
-            "target": _search_target(search.get("target") or {})}
+            "target": _search_target(search.get("target") or {}),
+            "confirmed": bool(search.get("confirmed")),
+            "again": [{"batch": c.get("batch_size"), "status": c.get("status"),
+                       "peak": _fmt(format_bytes)(c.get("peak_bytes")), "fits": "yes" if c.get("fits") else "no"}
+                      for c in search.get("confirmations") or []]}
+
 
 
 def _search_target(target: dict[str, Any]) -> str | None:
@@ -225,6 +231,7 @@ def report_data(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_b
         "target": target_section(df, target, source, host_budget_bytes, margin),
         "figures": figures_section(df, rec, host_budget_bytes, gpu_budget_bytes, margin, target),
         "memory_model": memory_model_section(df, host_budget_bytes, margin),
+        "spread": spread_notes(df),  # how much the numbers moved: within trials, between runs
         "search": search_section(search),
         "table": results_section(df),
         "settings": settings_section(df),

@@ -9,11 +9,14 @@ This is the only place TensorFlow is imported. The order of the phases matters:
 1. environment and GPU options are set before TensorFlow initialises;
 2. load: model, data, pipeline (``load_s``; ``host_baseline_bytes`` at its end);
 3. warm-up: a few batches, tracing included (``first_batch_s``);
-4. timed phase: whole passes until the minimum batches and duration, outputs forced to host;
-   the host and GPU high-water marks are reset before warm-up and read after this phase, so
-   ``host_peak_bytes`` / ``gpu_peak_bytes`` cover all prediction, with no sampler running;
-   the resident size is read after every pass, for the creep across passes (when a pass takes
-   no longer than ``min_duration_s``, at least five run, so small data gets a verdict);
+4. timed phase: whole passes until the minimum passes, batches and duration, outputs forced
+   to host; each pass is timed on its own and the throughput is the median of the passes, with
+   their spread (a noisy trial is re-measured with more passes, then marked unstable); only
+   whole passes count, each once. The host and GPU high-water marks are reset before warm-up
+   and read after this phase, so ``host_peak_bytes`` / ``gpu_peak_bytes`` cover all prediction,
+   with no sampler running; the resident size is read after every pass, for the creep across
+   passes (when a pass takes no longer than ``min_duration_s``, at least five run, so small
+   data gets a verdict);
 5. drift: the same inputs through a float32 copy of the model (only when asked).
 """
 
@@ -33,10 +36,11 @@ import numpy as np
 from workbench.config import TrialConfig, parse_bytes
 from workbench.nvml import NvmlProcessMemory
 from workbench.results import Status, TrialResult
+from workbench.spread import is_unstable, throughput_stats
 from workbench.trial.probes.creep import MIN_PASSES_FOR_FLAG, creep_bytes_per_pass, is_creeping
 from workbench.trial.probes.gpu import TfAllocatorPeak, configure_tf_gpus, is_gpu_oom
 from workbench.trial.probes.host import HostPeak, current_rss_bytes
-from workbench.trial.probes.timing import latency_stats
+from workbench.trial.probes.timing import keep_measuring, latency_stats
 
 
 class Faults:
@@ -71,11 +75,13 @@ class Faults:
 
 
 def enough_passes(cfg: TrialConfig, batches: int, passes: int, elapsed: float) -> bool:
-    """The timed phase ends after ``min_batches`` and ``min_duration_s``; when a pass takes no
-    longer than ``min_duration_s`` (small data), also not before the creep verdict's five passes."""
-    if batches < cfg.timing.min_batches or elapsed < cfg.timing.min_duration_s:
+    """The minimum of the timed phase: ``min_passes``, ``min_batches`` and ``min_duration_s``;
+    when a pass takes no longer than ``min_duration_s`` (small data), also not before the creep
+    verdict's five passes. (Then :func:`keep_measuring` may add passes to a noisy trial.)"""
+    timing = cfg.timing
+    if batches < timing.min_batches or elapsed < timing.min_duration_s or passes < timing.min_passes:
         return False
-    return passes >= MIN_PASSES_FOR_FLAG or elapsed / passes > cfg.timing.min_duration_s
+    return passes >= MIN_PASSES_FOR_FLAG or elapsed / passes > timing.min_duration_s
 
 
 def measure(cfg: TrialConfig, result: TrialResult, scratch: Path | None = None) -> None:
@@ -125,11 +131,16 @@ def measure(cfg: TrialConfig, result: TrialResult, scratch: Path | None = None) 
 
         latencies: list[float] = []
         rss_per_pass: list[float] = []
-        images = 0
+        per_pass_ips: list[float] = []
+        images, passes_at_minimum, minimum_s = 0, 0, 0.0
         t0 = time.perf_counter()
         while True:
+            t_pass = time.perf_counter()
             lat, n = pipe.run(hook=lambda: faults.in_prediction(tf))
+            pass_s = time.perf_counter() - t_pass  # this pass alone: no probe read inside it
             rss_per_pass.append(float(current_rss_bytes()))
+            if pass_s > 0:
+                per_pass_ips.append(n / pass_s)
             if not images:
                 # Fixed work (warm-up + one pass over the data), so peaks compare across timing
                 # settings: repeated predict calls creep up (allocator fragmentation), see *_all_*.
@@ -139,12 +150,21 @@ def measure(cfg: TrialConfig, result: TrialResult, scratch: Path | None = None) 
             latencies.extend(lat)
             images += n
             elapsed = time.perf_counter() - t0
-            if enough_passes(cfg, len(latencies), len(rss_per_pass), elapsed):
+            if not passes_at_minimum:
+                if not enough_passes(cfg, len(latencies), len(rss_per_pass), elapsed):
+                    continue
+                passes_at_minimum, minimum_s = len(rss_per_pass), elapsed
+            if not keep_measuring(cfg.timing, per_pass_ips, elapsed, minimum_s):
                 break
         result.timed_s = elapsed
         result.timed_batches = len(latencies)
         result.timed_images = images
-        result.throughput_ips = images / elapsed if elapsed > 0 else float("nan")
+        result.timed_passes = len(rss_per_pass)
+        result.remeasured = len(rss_per_pass) > passes_at_minimum
+        result.throughput_per_pass_ips = per_pass_ips
+        for name, value in throughput_stats(per_pass_ips).items():
+            setattr(result, name, value)
+        result.unstable = is_unstable(per_pass_ips, cfg.timing.max_cv)
         for name, value in latency_stats(latencies).items():
             setattr(result, name, value)
         result.host_peak_all_bytes = host.peak()
