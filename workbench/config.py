@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from workbench.errors import ConfigError
 from workbench.parsing import (  # noqa: F401  (re-exported: the parsers' historical home)
@@ -23,11 +23,18 @@ from workbench.parsing import (  # noqa: F401  (re-exported: the parsers' histor
     parse_target_images,
     whole_number,
 )
+from workbench.types import (  # noqa: F401  (the tuples are re-exported: their historical home)
+    DATA_KINDS,
+    FAULTS,
+    NAMED_DATA,
+    PIPELINES,
+    PRECISIONS,
+    DataKind,
+    ModelKind,
+    Pipeline,
+    Precision,
+)
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-PIPELINES = ("in_memory", "batch_loop", "stream", "stream_to_disk")
-DATA_KINDS = ("synthetic", "demo", "folder", "npy")
-FAULTS = ("hang", "sigkill", "sigsegv", "exit", "raise", "raise_oom", "alloc")
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 # keras.applications constructors by the names users type (lower case, underscores).
@@ -72,15 +79,20 @@ def _exists(text: str) -> bool:
         return False
 
 
+_S = TypeVar("_S", bound="_Serialisable")
+
+
 class _Serialisable:
     """``to_dict`` / ``from_dict`` for the frozen dataclasses below."""
 
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]  # set by @dataclass on each subclass
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]):
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    def from_dict(cls: type[_S], data: dict[str, Any]) -> _S:
+        names = {f.name for f in fields(cls)}
         unknown = set(data) - names
         if unknown:
             raise ConfigError(f"{cls.__name__}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -129,7 +141,7 @@ class ModelSpec(_Serialisable):
                 raise ConfigError(f"{self.name} needs an input of at least {smallest}x{smallest} pixels")
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> ModelKind:
         """``application``, ``builtin``, ``file`` or ``unknown``."""
         key = self.name.strip().lower()
         if key in APPLICATIONS:
@@ -154,7 +166,7 @@ class DataSpec(_Serialisable):
     (an (N, H, W, C) array file). ``count`` limits how many images are used (None: all).
     """
 
-    kind: str
+    kind: DataKind
     count: int | None = None
     path: str | None = None
     seed: int = 0
@@ -187,7 +199,7 @@ class DataSpec(_Serialisable):
         if not text:
             raise ConfigError("data: give synthetic:COUNT, demo, an image folder or a .npy file")
         head, _, tail = text.partition(":")
-        if head in ("synthetic", "demo"):
+        if head in NAMED_DATA:
             count = None
             if tail:
                 count = whole_number(tail) if tail.isdigit() else None  # no sign, no spaces
@@ -207,7 +219,7 @@ class DataSpec(_Serialisable):
 
     @property
     def label(self) -> str:
-        if self.kind in ("synthetic", "demo"):
+        if self.kind in NAMED_DATA:
             return f"{self.kind}:{self.count}" if self.count else self.kind
         first = f"[:{self.count}]" if self.count else ""  # the first COUNT images of the file
         return f"{self.kind}:{Path(self.path or '').name}{first}"
@@ -269,7 +281,7 @@ class TimingSpec(_Serialisable):
             raise ConfigError("drift_samples must be 0 or more")
 
 
-def _check_keep_outputs(path: str, pipeline: str) -> None:
+def _check_keep_outputs(path: str, pipeline: Pipeline) -> None:
     if pipeline != "stream_to_disk":
         raise ConfigError(f"keep_outputs applies to the stream_to_disk pipeline only, not {pipeline}")
     target = Path(path).expanduser()
@@ -277,7 +289,7 @@ def _check_keep_outputs(path: str, pipeline: str) -> None:
         raise ConfigError(f"keep_outputs {path!r} must be a .npy file in an existing folder")
 
 
-def _spec(value: Any, cls: type) -> Any:
+def _spec(value: _S | dict[str, Any], cls: type[_S]) -> _S:
     return cls.from_dict(value) if isinstance(value, dict) else value
 
 
@@ -292,8 +304,8 @@ class TrialConfig(_Serialisable):
 
     model: ModelSpec
     data: DataSpec
-    pipeline: str = "in_memory"
-    precision: str = "float32"
+    pipeline: Pipeline = "in_memory"
+    precision: Precision = "float32"
     batch_size: int = 32
     budget: Budget = field(default_factory=Budget)
     timing: TimingSpec = field(default_factory=TimingSpec)
@@ -356,8 +368,8 @@ class SweepConfig(_Serialisable):
 
     model: ModelSpec
     data: DataSpec
-    pipelines: tuple[str, ...] = ("in_memory",)
-    precisions: tuple[str, ...] = ("float32",)
+    pipelines: tuple[Pipeline, ...] = ("in_memory",)
+    precisions: tuple[Precision, ...] = ("float32",)
     batch_sizes: tuple[int, ...] = (1, 8, 32)
     budget: Budget = field(default_factory=Budget)
     timing: TimingSpec = field(default_factory=TimingSpec)

@@ -27,6 +27,7 @@ from workbench.analysis.recommend import (
 )
 from workbench.analysis.target import max_batch_line, peak_text, series_at, settings_at
 from workbench.config import format_bytes
+from workbench.types import Objective
 
 SHOWN = 3  # settings named in the "predicted not to fit" note
 
@@ -51,7 +52,7 @@ def _over(settings: pd.DataFrame, target: int, margin: float, budgeted: bool) ->
 
 
 def _nothing(df: pd.DataFrame, settings: pd.DataFrame, target: int, why: list[str], *, host: int | None,
-             gpu: int | None, margin: float, objective: str) -> str:
+             gpu: int | None, margin: float, objective: Objective) -> str:
     ok = df[df["status"].astype(str) == "ok"]
     if ok.empty or (gpu and not np.isfinite(pd.to_numeric(ok.get("gpu_peak_bytes"), errors="coerce")).any()):
         return explain_nothing(df, host * (1 - margin) if host else None, gpu * (1 - margin) if gpu else None,
@@ -69,7 +70,7 @@ def _nothing(df: pd.DataFrame, settings: pd.DataFrame, target: int, why: list[st
 
 
 def recommend_at(df: pd.DataFrame, target: int, *, host_budget_bytes: int | None, gpu_budget_bytes: int | None,
-                 objective: str, margin: float) -> Recommendation:
+                 objective: Objective, margin: float) -> Recommendation:
     """The best setting for ``objective`` whose peaks predicted at ``target`` images stay under
     each budget less the margin (checked arguments: see :func:`.recommend.recommend`)."""
     column, larger = OBJECTIVES[objective]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -17,14 +17,26 @@ import pandas as pd
 from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
 from workbench.config import format_bytes, parse_target_images
 from workbench.errors import ConfigError
+from workbench.types import MemoryKind, Objective
 
 # objective -> (column, True when larger is better)
-OBJECTIVES: dict[str, tuple[str, bool]] = {
+OBJECTIVES: dict[Objective, tuple[str, bool]] = {
     "throughput": ("throughput_ips", True),
     "latency": ("latency_p50_s", False),
     "memory": ("host_peak_bytes", False),
 }
 MEMORY_FAILURES = ("oom", "over_budget")
+
+
+class Asked(TypedDict):
+    """What a recommendation was asked and how many settings qualified: passed, as keywords, to
+    the explanations and to the :class:`Recommendation` alike."""
+
+    objective: Objective
+    host_budget_bytes: int | None
+    gpu_budget_bytes: int | None
+    margin: float
+    candidates: int
 
 
 def _ok(df: pd.DataFrame) -> pd.DataFrame:
@@ -58,7 +70,7 @@ class Recommendation:
 
     row: dict[str, Any] | None
     reason: str
-    objective: str = "throughput"
+    objective: Objective = "throughput"
     host_budget_bytes: int | None = None
     gpu_budget_bytes: int | None = None
     margin: float = 0.1
@@ -116,7 +128,7 @@ def _fits(df: pd.DataFrame, host_limit: float | None, gpu_limit: float | None) -
     return fits
 
 
-def _check(objective: str, margin: float, host: Any, gpu: Any) -> None:
+def _check(objective: Objective, margin: float, host: Any, gpu: Any) -> None:
     if objective not in OBJECTIVES:
         raise ConfigError(f"unknown objective {objective!r}: choose from {', '.join(OBJECTIVES)}")
     if not isinstance(margin, int | float) or not 0 <= margin < 1:
@@ -131,7 +143,7 @@ def recommend(
     *,
     host_budget_bytes: int | None = None,
     gpu_budget_bytes: int | None = None,
-    objective: str = "throughput",
+    objective: Objective = "throughput",
     margin: float = 0.1,
     target_images: int | None = None,
 ) -> Recommendation:
@@ -150,10 +162,11 @@ def recommend(
     under a budget (:mod:`.at_target`). None: the answer is for the largest size measured.
     """
     _check(objective, margin, host_budget_bytes, gpu_budget_bytes)
-    if target_images is not None:
+    target = parse_target_images(target_images)
+    if target is not None:
         from workbench.analysis.at_target import recommend_at  # it builds on this module
 
-        return recommend_at(df, parse_target_images(target_images), host_budget_bytes=host_budget_bytes,
+        return recommend_at(df, target, host_budget_bytes=host_budget_bytes,
                             gpu_budget_bytes=gpu_budget_bytes, objective=objective, margin=margin)
     host_limit = host_budget_bytes * (1 - margin) if host_budget_bytes else None
     gpu_limit = gpu_budget_bytes * (1 - margin) if gpu_budget_bytes else None
@@ -163,8 +176,8 @@ def recommend(
     sizes, df = dataset_sizes(df), at_largest_size(df)
     ok = _ok(df)
     fitting = ok[_fits(ok, host_limit, gpu_limit) & np.isfinite(ok[column].astype(float))]
-    common = dict(objective=objective, host_budget_bytes=host_budget_bytes,
-                  gpu_budget_bytes=gpu_budget_bytes, margin=margin, candidates=len(fitting))
+    common = Asked(objective=objective, host_budget_bytes=host_budget_bytes,
+                   gpu_budget_bytes=gpu_budget_bytes, margin=margin, candidates=len(fitting))
     size_note = _size_note(sizes)
     if fitting.empty:
         return Recommendation(row=None, reason=explain_nothing(df, host_limit, gpu_limit, **common),
@@ -200,7 +213,7 @@ def _same_series(df: pd.DataFrame, row: dict[str, Any]) -> pd.Series:
             & (df["precision"] == row["precision"]))
 
 
-def _gain(df: pd.DataFrame, row: dict[str, Any], objective: str) -> str:
+def _gain(df: pd.DataFrame, row: dict[str, Any], objective: Objective) -> str:
     """What the choice gains over the obvious alternative (float32 at the same batch, or batch 1)."""
     ok = _ok(df)
     same_setting = (ok["model"] == row["model"]) & (ok["pipeline"] == row["pipeline"])
@@ -212,8 +225,8 @@ def _gain(df: pd.DataFrame, row: dict[str, Any], objective: str) -> str:
         match = ok[_same_series(ok, row) & (ok["batch_size"] == 1)]
         base, what = (match.iloc[0], "batch 1") if len(match) else (None, "")
     tput = row.get("throughput_ips")
-    p50 = row.get("latency_p50_s")
-    if objective == "latency":
+    if objective == "latency":  # the chosen row's latency was measured: only such rows compete
+        p50 = float(row["latency_p50_s"])
         text = f"median batch latency {p50 * 1e3:.1f} ms"
         if base is not None and base["latency_p50_s"] > 0:
             text += f" ({p50 / base['latency_p50_s']:.2g}x that of {what})"
@@ -224,7 +237,7 @@ def _gain(df: pd.DataFrame, row: dict[str, Any], objective: str) -> str:
     return text
 
 
-def _usage(row: dict[str, Any], kind: str, budget: int | None) -> str | None:
+def _usage(row: dict[str, Any], kind: MemoryKind, budget: int | None) -> str | None:
     value = budget_peak(row, kind)
     if not np.isfinite(value):
         return None if kind == "gpu" else "peak host not measured"
@@ -277,7 +290,7 @@ def _did_not_fit(df: pd.DataFrame, host_limit: float | None, gpu_limit: float | 
 
 
 def explain(df: pd.DataFrame, row: dict[str, Any], host_limit: float | None,
-            gpu_limit: float | None, *, objective: str, host_budget_bytes: int | None,
+            gpu_limit: float | None, *, objective: Objective, host_budget_bytes: int | None,
             gpu_budget_bytes: int | None, margin: float, candidates: int) -> tuple[str, list[str]]:
     """The one-line reason for a chosen row, and extra notes (drift, what was not tried)."""
     parts = [_gain(df, row, objective)]
@@ -304,7 +317,7 @@ def explain(df: pd.DataFrame, row: dict[str, Any], host_limit: float | None,
 
 
 def explain_nothing(df: pd.DataFrame, host_limit: float | None, gpu_limit: float | None, *,
-                    objective: str, host_budget_bytes: int | None, gpu_budget_bytes: int | None,
+                    objective: Objective, host_budget_bytes: int | None, gpu_budget_bytes: int | None,
                     margin: float, candidates: int) -> str:
     """Why nothing was chosen, and what to try."""
     ok = _ok(df)
@@ -318,7 +331,8 @@ def explain_nothing(df: pd.DataFrame, host_limit: float | None, gpu_limit: float
     kind, column, budget = ("host", "host_peak_bytes", host_budget_bytes)
     if gpu_budget_bytes and not host_budget_bytes:
         kind, column, budget = ("GPU", "gpu_peak_bytes", gpu_budget_bytes)
-    least = ok.loc[ok[column].astype(float).idxmin()] if np.isfinite(ok[column].astype(float)).any() else None
+    values = ok[column].astype(float).to_numpy()
+    least = ok.iloc[int(np.nanargmin(values))] if np.isfinite(values).any() else None
     text = f"nothing fits {100 - margin * 100:g} % of your {format_bytes(budget)} {kind} budget"
     if least is not None:
         text += f": the least measured was {format_bytes(least[column])} ({_setting(least)})"

@@ -12,14 +12,15 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import fields
+from typing import Any
 
 from workbench.config import Budget, DataSpec, ModelSpec, SweepConfig, TimingSpec, parse_bytes
 from workbench.engine.executors import Executor, make_executor
 from workbench.errors import ConfigError
 
-_TIMING = {f.name: f.default for f in fields(TimingSpec)}
-_BUDGET = {f.name: f.default for f in fields(Budget)}
-_SWEEP = {f.name: f.default for f in fields(SweepConfig)}
+_TIMING: dict[str, Any] = {f.name: f.default for f in fields(TimingSpec)}
+_BUDGET: dict[str, Any] = {f.name: f.default for f in fields(Budget)}
+_SWEEP: dict[str, Any] = {f.name: f.default for f in fields(SweepConfig)}
 
 # Synthetic images at DataSpec's own default count ("synthetic:256").
 DEFAULT_DATA = DataSpec("synthetic").label

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 READY_TIMEOUT_S = 180.0
 
@@ -136,7 +136,7 @@ class ForkServer:
         self.proc: subprocess.Popen | None = None
         self._buf = b""
         self._busy = threading.Lock()  # held from a trial's launch until its exit is known
-        self._log = None
+        self._log: IO[bytes] | None = None  # the server's stderr
 
     # -- the server process ------------------------------------------------------------------
     def _release(self) -> None:

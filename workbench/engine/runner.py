@@ -29,6 +29,7 @@ from workbench.engine.lock import folder_lock
 from workbench.errors import WorkbenchError
 from workbench.plan import expand
 from workbench.results import ResultStore, Status, TrialResult
+from workbench.types import KilledBy, TrialEventKind
 
 MIB = 2**20
 STDERR_TAIL_CHARS = 3000
@@ -43,7 +44,7 @@ class TrialEvent:
     way: see ``result.status``) or ``skip`` (already in the results file: resumed).
     """
 
-    kind: str
+    kind: TrialEventKind
     index: int  # 0-based position in the sweep
     total: int
     trial: TrialConfig
@@ -137,7 +138,7 @@ def _run_in(workdir: Path, cfg: TrialConfig, cancel: threading.Event | None,
     config_path, result_path, stderr_path = workdir / "config.json", workdir / "result.json", workdir / "stderr.txt"
     config_path.write_text(json.dumps(cfg.to_dict()))
     budget, timeout = cfg.budget.host_bytes, cfg.budget.timeout_s
-    killed_by: str | None = None
+    killed_by: KilledBy | None = None
     seen_rss = 0
     t0 = time.monotonic()
     proc = launcher.launch(config_path, result_path, stderr_path, cancel=cancel)
@@ -182,7 +183,7 @@ def _read_result(path: Path, cfg: TrialConfig) -> TrialResult:
     return TrialResult.for_trial(cfg)
 
 
-def _classify(result: TrialResult, code: int, killed_by: str | None, seen_rss: int,
+def _classify(result: TrialResult, code: int | None, killed_by: KilledBy | None, seen_rss: int,
               cfg: TrialConfig, wrote_result: bool) -> None:
     """Decide the status of a trial from how its process ended."""
     if killed_by == "budget":

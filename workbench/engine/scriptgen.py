@@ -98,16 +98,17 @@ def copied_source(template: str) -> str:
     tree = ast.parse(template)
     chunks: list[str] = []
     for node in tree.body:
-        if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("workbench")):
+        if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("workbench"):
             continue
-        module_path = _PACKAGE.joinpath(*node.module.split(".")[1:]).with_suffix(".py")
+        module = node.module or ""
+        module_path = _PACKAGE.joinpath(*module.split(".")[1:]).with_suffix(".py")
         source = module_path.read_text(encoding="utf-8")
         defs = _top_level(ast.parse(source))
         for alias in node.names:
             if alias.name not in defs:
-                raise RuntimeError(f"{node.module}.{alias.name} is not a top-level definition to copy")
+                raise RuntimeError(f"{module}.{alias.name} is not a top-level definition to copy")
             segment = ast.get_source_segment(source, defs[alias.name])
-            chunks.append(f"# copied: {node.module}.{alias.name}\n{segment}\n")
+            chunks.append(f"# copied: {module}.{alias.name}\n{segment}\n")
     return "\n\n".join(chunks)
 
 

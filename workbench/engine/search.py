@@ -37,9 +37,9 @@ from workbench.engine.lock import folder_lock
 from workbench.engine.preflight import check_out_dir
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.results import ResultStore, Status, TrialResult
+from workbench.types import STRATEGIES, LimitedBy, MemoryKind, ProbeEventKind, SearchStrategy
 
 SEARCH_FILE = "search.json"
-STRATEGIES = ("model", "doubling")
 NEAREST = 3  # measured points the local memory model is fitted through
 END_GAME = 4  # with this few probes left and a bracket still wide, only bisect
 
@@ -52,7 +52,7 @@ class ProbeEvent:
     after (``result``, ``fits``, the bracket ``low``/``high`` it leaves); ``size`` after a trial
     measuring how memory grows with the number of images (a search for a target size)."""
 
-    kind: str
+    kind: ProbeEventKind
     index: int  # 0-based probe number
     batch_size: int
     result: TrialResult | None = None
@@ -81,8 +81,8 @@ class SearchResult:
     margin: float = 0.1
     max_batch: int = 4096
     n_probes: int = 0
-    limited_by: str = "budget"
-    strategy: str = "model"
+    limited_by: LimitedBy = "budget"
+    strategy: SearchStrategy = "model"
     fits: list[bool] = field(default_factory=list)
     cancelled: bool = False
     notes: list[str] = field(default_factory=list)
@@ -114,7 +114,7 @@ class SearchResult:
         }
 
 
-def _peaks(result: TrialResult) -> dict[str, float]:
+def _peaks(result: TrialResult) -> dict[MemoryKind, float]:
     """The budget peaks (the larger of one pass and all passes): what a probe must fit under."""
     return {"host": budget_peak(result, "host"), "gpu": budget_peak(result, "gpu")}
 
@@ -129,11 +129,12 @@ def _exact(result: TrialResult) -> bool:
 class _Search:
     """The bracket and the measured points; chooses the next batch size."""
 
-    def __init__(self, limits: dict[str, float], max_batch: int, margin: float, strategy: str) -> None:
+    def __init__(self, limits: dict[MemoryKind, float], max_batch: int, margin: float,
+                 strategy: SearchStrategy) -> None:
         self.limits, self.max_batch, self.margin, self.strategy = limits, max_batch, margin, strategy
         self.low, self.high = 0, max_batch + 1
-        self.points: dict[str, dict[int, float]] = {k: {} for k in limits}  # measured peaks
-        self.bounds: dict[str, dict[int, float]] = {k: {} for k in limits}  # lower bounds
+        self.points: dict[MemoryKind, dict[int, float]] = {k: {} for k in limits}  # measured peaks
+        self.bounds: dict[MemoryKind, dict[int, float]] = {k: {} for k in limits}  # lower bounds
         self.slow_steps = 0  # model-guided probes in a row that did not halve the bracket
         self.bisect_next = False
         self.crept = False
@@ -227,7 +228,7 @@ class _Search:
 
 
 def _check(template: TrialConfig, host: int | None, gpu: int | None, margin: float,
-           max_batch: int, strategy: str) -> None:
+           max_batch: int, strategy: SearchStrategy) -> None:
     if not host and not gpu:
         raise ConfigError("search needs a budget: give a host budget (--host-budget 2GB) and/or a GPU budget (--gpu-budget 8GB)")
     if not isinstance(margin, int | float) or not 0 <= margin < 1:
@@ -303,7 +304,7 @@ def search_batch(
     progress: Callable[[ProbeEvent], None] | None = None,
     cancel: threading.Event | None = None,
     probe: Probe | None = None,
-    strategy: str = "model",
+    strategy: SearchStrategy = "model",
     max_probes: int | None = None,
     allow_other_machine: bool = False,
     executor: Executor | None = None,
@@ -337,7 +338,7 @@ def search_batch(
     budget = Budget(host_bytes=host_budget_bytes, gpu_bytes=gpu_budget_bytes,
                     timeout_s=template.budget.timeout_s)
     host_budget_bytes, gpu_budget_bytes = budget.host_bytes, budget.gpu_bytes  # whole bytes
-    limits = {}
+    limits: dict[MemoryKind, float] = {}
     if host_budget_bytes:
         limits["host"] = host_budget_bytes * (1 - margin)
     if gpu_budget_bytes:
@@ -368,14 +369,14 @@ def search_batch(
     return result
 
 
-def _probe_until_done(template: TrialConfig, probe: Probe, result: SearchResult, limits: dict[str, float],
+def _probe_until_done(template: TrialConfig, probe: Probe, result: SearchResult, limits: dict[MemoryKind, float],
                       sizes: tuple[int | None, int | None], max_probes: int,
                       progress: Callable[[ProbeEvent], None] | None, cancel: threading.Event | None) -> None:
     """Run probes until the bracket closes, the cap, or a cancel; record each in ``result``.
     ``sizes`` are the (target, sample) dataset sizes: above the sample, how memory grows with N
     is measured first and each probe is judged at the target (:mod:`.search_target`)."""
     notes, max_batch, (target, sample) = result.notes, result.max_batch, sizes
-    peak_kind = "host" if result.host_budget_bytes else "gpu"
+    peak_kind: MemoryKind = "host" if result.host_budget_bytes else "gpu"
     growth, limits, probe = search_target.start(  # the N term first, when the target is above the sample
         template, probe, target, sample, limits, notes, cancel=cancel,
         report=lambda i, trial: progress(ProbeEvent("size", i, trial.batch_size, trial)) if progress else None)

@@ -20,8 +20,10 @@ from matplotlib.transforms import blended_transform_factory
 from workbench.analysis import fit_memory_model, pareto_frontier
 from workbench.analysis.memory_model import peak_at
 from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
+from workbench.types import MEMORY_KINDS, MemoryKind
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
     from matplotlib.axes import Axes
 
     from workbench.analysis import Recommendation
@@ -103,8 +105,8 @@ def _failures(ax: Axes, df: pd.DataFrame, y: pd.Series | None = None) -> None:
             continue
         values = y.loc[rows.index].astype(float) if y is not None else pd.Series(np.nan, index=rows.index)
         known = np.isfinite(values)
-        style = dict(linestyle="none", marker=marker, color=colour, markersize=9,
-                     markeredgecolor="black", zorder=5)
+        style: dict[str, Any] = dict(linestyle="none", marker=marker, color=colour, markersize=9,
+                                     markeredgecolor="black", zorder=5)
         label = f"{text} ({status})"
         if known.any():
             ax.plot(rows["batch_size"][known], values[known], label=label, gid=f"failed:{status}", **style)
@@ -148,7 +150,7 @@ def throughput_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def memory_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "host",
+def memory_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, kind: MemoryKind = "host",
                     budget_bytes: float | None = None, margin: float | None = None) -> Axes:
     """The budget peak of host (or GPU) memory against batch size (what a budget is checked
     against: the larger of the one-pass and all-passes peaks), with the budget as a line (and,
@@ -157,7 +159,7 @@ def memory_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "ho
     When the trials ran at several dataset sizes, the largest is drawn (memory grows with the
     number of images, so one curve holds one size; the largest is the nearest to the real job
     and where the budget bites first) and the title says so."""
-    if kind not in ("host", "gpu"):
+    if kind not in MEMORY_KINDS:
         raise ValueError(f"kind {kind!r}: use 'host' or 'gpu'")
     ax = new_axes(ax)
     sizes, df = dataset_sizes(df), at_largest_size(df)
@@ -190,7 +192,7 @@ def _budget_lines(ax: Axes, budget_bytes: float | None, margin: float | None, un
                        label=f"budget less {margin * 100:g} % margin", gid="margin")
 
 
-def _n_series(df: pd.DataFrame, values: pd.Series, kind: str, target: int | None,
+def _n_series(df: pd.DataFrame, values: pd.Series, kind: MemoryKind, target: int | None,
               batch_size: int | None) -> list[dict[str, Any]]:
     """Per series: the batch drawn, its measured points, the fitted row and the peak at the target."""
     fits = fit_memory_model(df, kind=kind)
@@ -209,7 +211,7 @@ def _n_series(df: pd.DataFrame, values: pd.Series, kind: str, target: int | None
     return out
 
 
-def memory_vs_images(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "host",
+def memory_vs_images(df: pd.DataFrame, *, ax: Axes | None = None, kind: MemoryKind = "host",
                      target_images: int | None = None, budget_bytes: float | None = None,
                      margin: float | None = None, batch_size: int | None = None) -> Axes:
     """The budget peak against the number of images N, one line per series at one batch size.
@@ -222,7 +224,7 @@ def memory_vs_images(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "h
     A series whose N term was not measured (one size) gets no line beyond its points, and the
     axes say that its peak at the target cannot be predicted. Log x when N spans 20x or more.
     """
-    if kind not in ("host", "gpu"):
+    if kind not in MEMORY_KINDS:
         raise ValueError(f"kind {kind!r}: use 'host' or 'gpu'")
     ax = new_axes(ax)
     what = "host" if kind == "host" else "GPU"
@@ -326,7 +328,7 @@ def latency_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.set_ylim(bottom=0)
     ax.set_title("Latency percentiles (p50 bold, p90, p99 thinner)")
     # One legend entry per series and per percentile, not their product.
-    handles = [Line2D([], [], label=label, **style) for label, _, style in series]
+    handles: list[Artist] = [Line2D([], [], label=label, **style) for label, _, style in series]
     handles += [Line2D([], [], color="0.3", linewidth=width, label=name) for _, name, width in PERCENTILES]
     handles += [h for h, lab in zip(*ax.get_legend_handles_labels(), strict=True) if not lab.startswith("_")]
     if series:

@@ -33,6 +33,7 @@ from workbench.render import plots
 from workbench.render.columns import REPORT, is_missing, table_data
 from workbench.render.figures import data_uri, figure_png
 from workbench.render.templating import render
+from workbench.types import Objective
 
 REPORT_FILE = "report.html"
 
@@ -74,7 +75,7 @@ def header_section(df: pd.DataFrame, title: str | None) -> dict[str, Any]:
             "counts": {"total": len(df), **statuses}}
 
 
-def budgets_section(host_budget: int | None, gpu_budget: int | None, margin: float, objective: str,
+def budgets_section(host_budget: int | None, gpu_budget: int | None, margin: float, objective: Objective,
                     note: str | None) -> dict[str, Any]:
     """What the recommendation was asked for; ``note`` says where the budget came from."""
     return {"host": _fmt(format_bytes)(host_budget), "gpu": _fmt(format_bytes)(gpu_budget),
@@ -203,7 +204,7 @@ def environment_section(env: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def report_data(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_budget_bytes: int | None = None,
-                objective: str = "throughput", title: str | None = None, margin: float = 0.1,
+                objective: Objective = "throughput", title: str | None = None, margin: float = 0.1,
                 search: dict[str, Any] | None = None, budget_note: str | None = None,
                 target_images: int | None = None) -> dict[str, Any]:
     """Everything the template shows, as plain values (strings, lists, dicts), one key per section.
@@ -233,7 +234,7 @@ def report_data(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_b
 
 
 def build_report(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_budget_bytes: int | None = None,
-                 objective: str = "throughput", title: str | None = None, margin: float = 0.1,
+                 objective: Objective = "throughput", title: str | None = None, margin: float = 0.1,
                  search: dict[str, Any] | None = None, budget_note: str | None = None,
                  target_images: int | None = None) -> str:
     """The report as one standalone HTML string (plots inline, no external URL, all text escaped)."""
