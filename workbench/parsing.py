@@ -9,6 +9,7 @@ the input (the property-based tests in ``tests/unit/test_fuzz.py`` check that). 
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from typing import Any
 
@@ -62,6 +63,30 @@ def format_bytes(nbytes: float | int | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def check_margin(value: Any, *, typed: str | None = None) -> float:
+    """A safety margin: the fraction of a budget kept free (0.1 keeps 10 %), from 0 to below 1.
+
+    ``typed``: the text the user wrote, when ``value`` was parsed from it (the error then
+    speaks in per cent, as the user did). Anything else (NaN, 1, a string) raises ConfigError.
+    """
+    number = float(value) if isinstance(value, numbers.Real) else math.nan  # numpy floats too
+    if not 0 <= number < 1:
+        if typed is not None:
+            raise ConfigError(f"margin {typed!r} must be from 0 to below 100 %, e.g. 10%")
+        raise ConfigError(f"margin {value!r} must be a fraction from 0 to below 1, e.g. 0.1 for 10 %")
+    return number
+
+
+def parse_margin(text: str) -> float:
+    """``10%`` or ``0.1`` -> 0.1."""
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ConfigError(f"margin {text!r} is malformed: write 10% or 0.1") from None
+    return check_margin(value, typed=text)
 
 
 def whole_number(value: Any) -> int | None:

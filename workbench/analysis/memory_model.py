@@ -38,6 +38,8 @@ import pandas as pd
 from workbench.analysis.peaks import budget_peak
 from workbench.config import format_bytes
 from workbench.errors import ConfigError
+from workbench.parsing import check_margin
+from workbench.results import is_ok
 from workbench.types import MemoryKind
 
 MODEL_KEYS = ("model", "pipeline", "precision")
@@ -182,7 +184,7 @@ def _prepared(df: pd.DataFrame, column: str | None, kind: MemoryKind) -> pd.Data
     peak = budget_peak(df, kind) if column is None else (
         pd.to_numeric(df[column], errors="coerce").astype(float) if column in df else pd.Series(np.nan, index=df.index))
     out = df.assign(_peak=peak, _n=_images(df))
-    return out[(out["status"].astype(str) == "ok") & np.isfinite(out["_peak"]) & np.isfinite(out["batch_size"].astype(float))]
+    return out[is_ok(out) & np.isfinite(out["_peak"]) & np.isfinite(out["batch_size"].astype(float))]
 
 
 def fit_memory_model(
@@ -340,8 +342,7 @@ def max_batch_for_budget(
     model) the budget sets no limit and ``cap`` is returned. For a dataset size other than the
     one measured, use :func:`max_batch_at`.
     """
-    if not 0 <= margin < 1:
-        raise ValueError(f"margin {margin!r} must be at least 0 and below 1 (0.1 is 10 %)")
+    check_margin(margin)  # a ConfigError, which is a ValueError
     values = (fixed_bytes, per_image_bytes, budget_bytes)
     if any(v is None or not math.isfinite(float(v)) for v in values):
         return 0

@@ -17,6 +17,8 @@ import pandas as pd
 from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
 from workbench.config import format_bytes, parse_target_images
 from workbench.errors import ConfigError
+from workbench.parsing import check_margin
+from workbench.results import is_ok, json_value, ok_trials
 from workbench.types import MemoryKind, Objective
 
 # objective -> (column, True when larger is better)
@@ -39,10 +41,6 @@ class Asked(TypedDict):
     candidates: int
 
 
-def _ok(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["status"].astype(str) == "ok"]
-
-
 def pareto_frontier(
     df: pd.DataFrame,
     *,
@@ -53,7 +51,7 @@ def pareto_frontier(
 
     Sorted by memory, so throughput rises along it. Trials missing either figure are left out.
     """
-    ok = _ok(df)
+    ok = ok_trials(df)
     ok = ok[np.isfinite(ok[memory_col].astype(float)) & np.isfinite(ok[throughput_col].astype(float))]
     ordered = ok.sort_values([memory_col, throughput_col], ascending=[True, False], kind="mergesort")
     keep, best = [], -math.inf
@@ -82,7 +80,7 @@ class Recommendation:
         """JSON-ready: NaN figures become None."""
         row = None
         if self.row is not None:
-            row = {k: _plain(v) for k, v in self.row.items()}
+            row = {k: json_value(v) for k, v in self.row.items()}
         return {
             "row": row, "reason": self.reason, "objective": self.objective,
             "host_budget_bytes": self.host_budget_bytes, "gpu_budget_bytes": self.gpu_budget_bytes,
@@ -95,14 +93,6 @@ class Recommendation:
         if self.row is None:
             return "nothing fits"
         return _setting(self.row)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def _setting(row: Any) -> str:
@@ -131,8 +121,7 @@ def _fits(df: pd.DataFrame, host_limit: float | None, gpu_limit: float | None) -
 def _check(objective: Objective, margin: float, host: Any, gpu: Any) -> None:
     if objective not in OBJECTIVES:
         raise ConfigError(f"unknown objective {objective!r}: choose from {', '.join(OBJECTIVES)}")
-    if not isinstance(margin, int | float) or not 0 <= margin < 1:
-        raise ConfigError(f"margin {margin!r} must be a fraction from 0 to below 1, e.g. 0.1 for 10 %")
+    check_margin(margin)
     for name, value in (("host", host), ("GPU", gpu)):
         if value is not None and not value > 0:
             raise ConfigError(f"{name} budget {value!r} must be a positive number of bytes")
@@ -174,7 +163,7 @@ def recommend(
     if objective == "memory" and gpu_budget_bytes and not host_budget_bytes:
         column = "gpu_peak_bytes"
     sizes, df = dataset_sizes(df), at_largest_size(df)
-    ok = _ok(df)
+    ok = ok_trials(df)
     fitting = ok[_fits(ok, host_limit, gpu_limit) & np.isfinite(ok[column].astype(float))]
     common = Asked(objective=objective, host_budget_bytes=host_budget_bytes,
                    gpu_budget_bytes=gpu_budget_bytes, margin=margin, candidates=len(fitting))
@@ -187,7 +176,7 @@ def recommend(
     ordered = ordered.sort_values(["_score", "throughput_ips", "host_peak_bytes"],
                                   ascending=[True, False, True], kind="mergesort", na_position="last")
     best = ordered.drop(columns="_score").iloc[0]
-    row = {k: _plain(v) for k, v in best.items()}
+    row = {k: json_value(v) for k, v in best.items()}
     reason, notes = explain(df, row, host_limit, gpu_limit, **common)
     return Recommendation(row=row, reason=reason, notes=(*notes, *size_note), **common)
 
@@ -215,7 +204,7 @@ def _same_series(df: pd.DataFrame, row: dict[str, Any]) -> pd.Series:
 
 def _gain(df: pd.DataFrame, row: dict[str, Any], objective: Objective) -> str:
     """What the choice gains over the obvious alternative (float32 at the same batch, or batch 1)."""
-    ok = _ok(df)
+    ok = ok_trials(df)
     same_setting = (ok["model"] == row["model"]) & (ok["pipeline"] == row["pipeline"])
     base, what = None, ""
     if row["precision"] != "float32":
@@ -277,7 +266,7 @@ def _did_not_fit(df: pd.DataFrame, host_limit: float | None, gpu_limit: float | 
                  margin: float, shown: int = 3) -> list[str]:
     """One note naming the trials that did not fit (the largest first), if any."""
     status = df["status"].astype(str)
-    measured_over = (status == "ok") & ~_fits(df, host_limit, gpu_limit) & np.isfinite(df["host_peak_bytes"].astype(float))
+    measured_over = is_ok(df) & ~_fits(df, host_limit, gpu_limit) & np.isfinite(df["host_peak_bytes"].astype(float))
     out = df[status.isin(MEMORY_FAILURES) | measured_over]
     if out.empty:
         return []
@@ -320,7 +309,7 @@ def explain_nothing(df: pd.DataFrame, host_limit: float | None, gpu_limit: float
                     objective: Objective, host_budget_bytes: int | None, gpu_budget_bytes: int | None,
                     margin: float, candidates: int) -> str:
     """Why nothing was chosen, and what to try."""
-    ok = _ok(df)
+    ok = ok_trials(df)
     if ok.empty:
         counts = df["status"].astype(str).value_counts()
         failed = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no trials"

@@ -26,6 +26,7 @@ from typing import Any
 from workbench import __version__
 from workbench.config import DataSpec, TrialConfig, format_bytes
 from workbench.errors import ConfigError
+from workbench.results import is_ok, load_results
 
 _PACKAGE = Path(__file__).resolve().parents[1]  # the workbench package folder
 TEMPLATE = _PACKAGE / "trial" / "job_template.py"  # read as text, never imported here
@@ -165,10 +166,8 @@ def render_script(cfg: TrialConfig, output: str, *, target_images: int | None = 
 def measured_peak(results_dir: str | os.PathLike[str], cfg: TrialConfig, images: int) -> tuple[float, int | None, Any]:
     """(host peak, images, results table) of the ok trial of this setting in a results folder:
     the one at ``images`` if measured, else the one at the most images; NaN when none."""
-    from workbench.results import load_results
-
     df = load_results(results_dir)
-    rows = df[(df["status"].astype(str) == "ok") & (df["model"] == cfg.model.label)
+    rows = df[is_ok(df) & (df["model"] == cfg.model.label)
               & (df["dataset"] == cfg.data.label) & (df["pipeline"] == cfg.pipeline)
               & (df["precision"] == cfg.precision) & (df["batch_size"] == cfg.batch_size)]
     if cfg.model.image_size is not None and "image_height" in rows:

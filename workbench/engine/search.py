@@ -36,7 +36,8 @@ from workbench.engine.executors import Executor, run_one
 from workbench.engine.lock import folder_lock
 from workbench.engine.preflight import check_out_dir
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.results import ResultStore, Status, TrialResult
+from workbench.parsing import check_margin
+from workbench.results import ResultStore, Status, TrialResult, json_value
 from workbench.types import STRATEGIES, LimitedBy, MemoryKind, ProbeEventKind, SearchStrategy
 
 SEARCH_FILE = "search.json"
@@ -91,9 +92,6 @@ class SearchResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN peaks become null)."""
-        def plain(v: float) -> float | None:
-            return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
-
         return {
             "batch_size": self.batch_size,
             "host_budget_bytes": self.host_budget_bytes,
@@ -105,7 +103,7 @@ class SearchResult:
             "strategy": self.strategy,
             "cancelled": self.cancelled,
             "probes": [
-                {"batch_size": b, "status": s, "peak_bytes": plain(p), "fits": f}
+                {"batch_size": b, "status": s, "peak_bytes": json_value(p), "fits": f}
                 for (b, s, p), f in zip(self.probes, self.fits, strict=True)
             ],
             "notes": list(self.notes),
@@ -231,8 +229,7 @@ def _check(template: TrialConfig, host: int | None, gpu: int | None, margin: flo
            max_batch: int, strategy: SearchStrategy) -> None:
     if not host and not gpu:
         raise ConfigError("search needs a budget: give a host budget (--host-budget 2GB) and/or a GPU budget (--gpu-budget 8GB)")
-    if not isinstance(margin, int | float) or not 0 <= margin < 1:
-        raise ConfigError(f"margin {margin!r} must be a fraction from 0 to below 1, e.g. 0.1 for 10 %")
+    check_margin(margin)
     if isinstance(max_batch, bool) or int(max_batch) < 1:
         raise ConfigError(f"max batch {max_batch!r} must be a whole number of 1 or more")
     if strategy not in STRATEGIES:

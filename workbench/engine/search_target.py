@@ -37,7 +37,7 @@ from workbench.analysis.target import reach
 from workbench.config import TrialConfig, format_bytes
 from workbench.engine.targets import MIN_SAMPLE, replace_count, resolve_target, sample_size
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.results import Status, TrialResult
+from workbench.results import Status, TrialResult, json_value
 from workbench.types import MemoryKind
 
 GROWTH_BATCH = 1
@@ -132,14 +132,11 @@ class Growth:
 
     def to_dict(self, kinds: list[MemoryKind]) -> dict[str, Any]:
         """JSON-ready (NaN becomes None)."""
-        def plain(v: float) -> float | None:
-            return None if not math.isfinite(v) else float(v)
-
         return {"target_images": self.target_images, "sample_images": self.sample_images,
                 "growth_batch": GROWTH_BATCH, "sizes": list(self.sizes), "statuses": list(self.statuses),
-                "peaks": {k: [plain(v) for v in self.peaks.get(k, [])] for k in kinds},
-                "per_dataset_image_bytes": {k: plain(self.per_image(k)) for k in kinds},
-                "added_bytes": {k: plain(self.added(k)) for k in kinds},
+                "peaks": {k: [json_value(v) for v in self.peaks.get(k, [])] for k in kinds},
+                "per_dataset_image_bytes": {k: json_value(self.per_image(k)) for k in kinds},
+                "added_bytes": {k: json_value(self.added(k)) for k in kinds},
                 "reach": reach(self.target_images, self.sizes)}
 
 
@@ -211,5 +208,5 @@ def summary(growth: Growth | None, target: int | None, batch: int, probes: list[
     measured = next((p for b, _, p in probes if b == batch), math.nan)
     predicted = measured + growth.added(kind) if batch > 0 else math.nan
     return {**growth.to_dict(kinds), "answer": {
-        "batch_size": batch, "measured_peak_bytes": None if not math.isfinite(measured) else measured,
-        "predicted_peak_bytes": None if not math.isfinite(predicted) else predicted}}
+        "batch_size": batch, "measured_peak_bytes": json_value(measured),
+        "predicted_peak_bytes": json_value(predicted)}}

@@ -23,6 +23,7 @@ from workbench.render.figures import data_uri, figure_png
 from workbench.render.plots import PRECISION_STYLES, _batch_axis, _legend, byte_unit, new_axes
 from workbench.render.report import environment_section
 from workbench.render.templating import render
+from workbench.results import ok_trials
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -38,7 +39,7 @@ def compare_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, column: str = 
     from matplotlib import colormaps
 
     ax = new_axes(ax)
-    ok = df[df["status"].astype(str) == "ok"]
+    ok = ok_trials(df)
     runs = list(dict.fromkeys(df["run"]))
     cmap = colormaps["tab10"]
     is_bytes = column.endswith("_bytes")

@@ -20,6 +20,7 @@ from matplotlib.transforms import blended_transform_factory
 from workbench.analysis import fit_memory_model, pareto_frontier
 from workbench.analysis.memory_model import peak_at
 from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
+from workbench.results import is_ok, ok_trials
 from workbench.types import MEMORY_KINDS, MemoryKind
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def throughput_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax = new_axes(ax)
     df = at_largest_size(df)  # one size a curve: points of different sizes are not one line
     for label, part, style in _series(df):
-        ok = part[part["status"].astype(str) == "ok"]
+        ok = ok_trials(part)
         ax.plot(ok["batch_size"], ok["throughput_ips"], label=label, **style)
     _failures(ax, df)
     _batch_axis(ax, df)
@@ -174,7 +175,7 @@ def memory_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, kind: MemoryKin
         return ax
     unit, div = byte_unit([*values, budget_bytes or np.nan])
     for label, part, style in _series(df):
-        ok = part[part["status"].astype(str) == "ok"]
+        ok = ok_trials(part)
         ax.plot(ok["batch_size"], values.loc[ok.index] / div, label=label, **style)
     _failures(ax, df, values / div)
     _budget_lines(ax, budget_bytes, margin, unit, div)
@@ -231,7 +232,7 @@ def memory_vs_images(df: pd.DataFrame, *, ax: Axes | None = None, kind: MemoryKi
     df = df.reset_index(drop=True)  # rows are matched by index below: results joined from two runs repeat it
     values = budget_peak(df, kind)
     images = pd.to_numeric(df["images"], errors="coerce") if "images" in df else pd.Series(np.nan, index=df.index)
-    ok = df[(df["status"].astype(str) == "ok") & np.isfinite(values) & (images > 0)]
+    ok = df[is_ok(df) & np.isfinite(values) & (images > 0)]
     ax.set_xlabel("images in the dataset (N)")
     ax.set_title(f"Peak {what} memory vs number of images")
     if ok.empty:
@@ -287,10 +288,10 @@ def pareto_plot(df: pd.DataFrame, *, ax: Axes | None = None, recommendation: Rec
     recommendation marked."""
     ax = new_axes(ax)
     df = at_largest_size(df)
-    ok = df[df["status"].astype(str) == "ok"]
+    ok = ok_trials(df)
     unit, div = byte_unit(ok[memory_col])
     for label, part, style in _series(df):
-        part = part[part["status"].astype(str) == "ok"]
+        part = ok_trials(part)
         ax.plot(part[memory_col] / div, part["throughput_ips"], label=label, alpha=0.8,
                 **{**style, "linestyle": "none"})
     front = pareto_frontier(df, memory_col=memory_col)
@@ -316,7 +317,7 @@ def latency_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     df = at_largest_size(df)
     series = _series(df)
     for label, part, style in series:
-        ok = part[part["status"].astype(str) == "ok"]
+        ok = ok_trials(part)
         for column, name, width in PERCENTILES:
             if column in ok:
                 ax.plot(ok["batch_size"], ok[column] * 1e3, color=style["color"], marker=style["marker"],
@@ -343,7 +344,7 @@ def drift_by_precision(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     difference from float32 is written above it.
     """
     ax = new_axes(ax)
-    ok = df[df["status"].astype(str) == "ok"]
+    ok = ok_trials(df)
     stats = ok.groupby("precision", sort=False).agg(
         top1=("top1_agreement", "mean"), accuracy=("accuracy", "mean"), drift=("drift_max_abs", "max"))
     order = [p for p in ("float32", "mixed_float16", "mixed_bfloat16") if p in stats.index]
