@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.analysis.compare import FIGURES, SETTING, Comparison, load_comparison
+from workbench.atomic import atomic_write_text
 from workbench.render.columns import COLUMNS, REPORT, table_data
 from workbench.render.figures import data_uri, figure_png
 from workbench.render.plots import PRECISION_STYLES, _batch_axis, _legend, byte_unit, new_axes
@@ -129,9 +130,4 @@ def write_compare_report(folders: list[str | os.PathLike[str]], path: str | os.P
     and the comparison."""
     cmp = load_comparison(folders)
     out = Path(path) if path is not None else Path(COMPARE_FILE)
-    html = build_compare_report(cmp, title=title)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
-    return out, cmp
+    return atomic_write_text(out, build_compare_report(cmp, title=title)), cmp

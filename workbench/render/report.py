@@ -26,6 +26,7 @@ from workbench.analysis import (
     recommend,
 )
 from workbench.analysis.target import max_batch_line, series_at, settings_at
+from workbench.atomic import atomic_write_text
 from workbench.config import format_bytes
 from workbench.engine.search import read_search
 from workbench.engine.targets import target_for_results
@@ -254,9 +255,4 @@ def write_report(results_dir: str | os.PathLike[str], path: str | os.PathLike[st
     df = load_results(results_dir)
     options.setdefault("search", read_search(results_dir))
     out = Path(path) if path is not None else Path(results_dir) / REPORT_FILE
-    html = build_report(df, **options)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return atomic_write_text(out, build_report(df, **options))

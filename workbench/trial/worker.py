@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.atomic import atomic_write_text
 from workbench.config import TrialConfig, parse_bytes
 from workbench.nvml import NvmlProcessMemory
 from workbench.results import Status, TrialResult
@@ -217,9 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             result.status = Status.ERROR
             result.error = f"{type(exc).__name__}: {exc}"
         code = 1
-    tmp = result_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result.to_dict(), allow_nan=False, default=str))
-    os.replace(tmp, result_path)  # the parent sees a whole file or none
+    # the parent sees a whole file or none
+    atomic_write_text(result_path, json.dumps(result.to_dict(), allow_nan=False, default=str))
     return code
 
 
