@@ -21,6 +21,8 @@ from workbench.parsing import (  # noqa: F401  (re-exported: the parsers' histor
     parse_int_list,
     parse_name_list,
     parse_target_images,
+    path_exists,
+    user_path,
     whole_number,
 )
 from workbench.types import (  # noqa: F401  (the tuples are re-exported: their historical home)
@@ -59,25 +61,6 @@ APPLICATIONS: dict[str, tuple[str, int, int]] = {
 }
 # Built-in models: "tiny" is a small random CNN for fast tests, "demo" is trained locally.
 BUILTIN_MODELS: dict[str, int] = {"tiny": 32, "demo": 32}
-
-def user_path(text: str, what: str) -> Path:
-    """``text`` as a path, ``~`` expanded; :class:`ConfigError` when no file could have that
-    name (a NUL byte, a name past the system's length limit, ``~nosuchuser``)."""
-    try:
-        path = Path(text).expanduser()
-        path.exists()  # a name too long for the file system fails here, not later
-    except (OSError, ValueError, RuntimeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigError(f"{what} {text[:80]!r} is not a usable path ({reason}): check it") from None
-    return path
-
-
-def _exists(text: str) -> bool:
-    try:
-        return Path(text).expanduser().exists()
-    except (OSError, ValueError, RuntimeError):
-        return False
-
 
 _S = TypeVar("_S", bound="_Serialisable")
 
@@ -148,7 +131,7 @@ class ModelSpec(_Serialisable):
             return "application"
         if key in BUILTIN_MODELS:
             return "builtin"
-        if key.endswith(MODEL_FILE_SUFFIXES) or "/" in self.name or "\\" in self.name or _exists(self.name):
+        if key.endswith(MODEL_FILE_SUFFIXES) or "/" in self.name or "\\" in self.name or path_exists(self.name):
             return "file"
         return "unknown"
 
@@ -293,6 +276,15 @@ def _spec(value: _S | dict[str, Any], cls: type[_S]) -> _S:
     return cls.from_dict(value) if isinstance(value, dict) else value
 
 
+def _parts_from_dicts(config: TrialConfig | SweepConfig) -> None:
+    """A trial's or sweep's model, data, budget and timing given as dicts (read from JSON)
+    become their specs, each validated on construction."""
+    object.__setattr__(config, "model", _spec(config.model, ModelSpec))
+    object.__setattr__(config, "data", _spec(config.data, DataSpec))
+    object.__setattr__(config, "budget", _spec(config.budget, Budget))
+    object.__setattr__(config, "timing", _spec(config.timing, TimingSpec))
+
+
 @dataclass(frozen=True)
 class TrialConfig(_Serialisable):
     """One setting to measure, in one fresh process.
@@ -315,10 +307,7 @@ class TrialConfig(_Serialisable):
     keep_outputs: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "model", _spec(self.model, ModelSpec))
-        object.__setattr__(self, "data", _spec(self.data, DataSpec))
-        object.__setattr__(self, "budget", _spec(self.budget, Budget))
-        object.__setattr__(self, "timing", _spec(self.timing, TimingSpec))
+        _parts_from_dicts(self)
         if self.pipeline not in PIPELINES:
             raise ConfigError(f"unknown pipeline {self.pipeline!r}: choose from {', '.join(PIPELINES)}")
         if self.precision not in PRECISIONS:
@@ -377,10 +366,7 @@ class SweepConfig(_Serialisable):
     target_images: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "model", _spec(self.model, ModelSpec))
-        object.__setattr__(self, "data", _spec(self.data, DataSpec))
-        object.__setattr__(self, "budget", _spec(self.budget, Budget))
-        object.__setattr__(self, "timing", _spec(self.timing, TimingSpec))
+        _parts_from_dicts(self)
         object.__setattr__(self, "pipelines", parse_name_list(self.pipelines, PIPELINES, "pipelines"))
         object.__setattr__(self, "precisions", parse_name_list(self.precisions, PRECISIONS, "precisions"))
         object.__setattr__(self, "batch_sizes", parse_int_list(self.batch_sizes, "batch sizes"))

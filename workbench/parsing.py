@@ -1,4 +1,4 @@
-"""Parsers of what users type: memory sizes, image sizes, comma-separated lists.
+"""Parsers of what users type: memory sizes, image sizes, comma-separated lists, margins, paths.
 
 Each parser takes a string (or the value a Python caller passes) and returns a clean value, or
 raises :class:`ConfigError` naming the problem and the fix: never another exception, whatever
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from pathlib import Path
 from typing import Any
 
 from workbench.errors import ConfigError
@@ -188,3 +189,24 @@ def parse_target_images(value: str | int | None) -> int | None:
         raise ConfigError(f"target images {n} is not allowed: give the number of images of the real job "
                           "(1 or more), e.g. --target-images 1200000")
     return n
+
+
+def user_path(text: str, what: str) -> Path:
+    """``text`` as a path, ``~`` expanded; :class:`ConfigError` when no file could have that
+    name (a NUL byte, a name past the system's length limit, ``~nosuchuser``)."""
+    try:
+        path = Path(text).expanduser()
+        path.exists()  # a name too long for the file system fails here, not later
+    except (OSError, ValueError, RuntimeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"{what} {text[:80]!r} is not a usable path ({reason}): check it") from None
+    return path
+
+
+def path_exists(text: str) -> bool:
+    """Whether ``text`` names an existing file or folder (``~`` expanded); False for a name no
+    file could have."""
+    try:
+        return Path(text).expanduser().exists()
+    except (OSError, ValueError, RuntimeError):
+        return False
