@@ -40,14 +40,15 @@ test: install browser-deps lint
 unit: install
 	$(PY) -m pytest -q -m "not browser and not notebook and not slow"
 
-# ruff (notebooks included), the notebook pairs, and the import contracts in pyproject.toml
-# (TensorFlow and Keras only in workbench.trial). Notebooks are edited as notebooks/*.py
+# ruff (notebooks included), the notebook pairs, the import contracts in pyproject.toml
+# (TensorFlow and Keras only in workbench.trial), and mypy on the package ([tool.mypy]). Notebooks are edited as notebooks/*.py
 # (py:percent) and paired with the .ipynb by jupytext: the pairs check fails, with a diff,
 # while an .ipynb differs from its .py (fix: jupytext --sync).
 lint: install
 	$(PY) -m ruff check workbench tests bench notebooks
 	$(PY) -m tests.notebooks.pairs
 	$(VENV)/bin/lint-imports
+	$(PY) -m mypy workbench
 
 docs: install
 	$(PY) -m workbench.render.docs notebooks docs/html

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from workbench.errors import ConfigError
 from workbench.parsing import (  # noqa: F401  (re-exported: the parsers' historical home)
@@ -21,13 +21,22 @@ from workbench.parsing import (  # noqa: F401  (re-exported: the parsers' histor
     parse_int_list,
     parse_name_list,
     parse_target_images,
+    path_exists,
+    user_path,
     whole_number,
 )
+from workbench.types import (  # noqa: F401  (the tuples are re-exported: their historical home)
+    DATA_KINDS,
+    FAULTS,
+    NAMED_DATA,
+    PIPELINES,
+    PRECISIONS,
+    DataKind,
+    ModelKind,
+    Pipeline,
+    Precision,
+)
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-PIPELINES = ("in_memory", "batch_loop", "stream", "stream_to_disk")
-DATA_KINDS = ("synthetic", "demo", "folder", "npy")
-FAULTS = ("hang", "sigkill", "sigsegv", "exit", "raise", "raise_oom", "alloc")
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 MAX_REPEAT = 100  # runs of one setting in a sweep
 
@@ -54,34 +63,20 @@ APPLICATIONS: dict[str, tuple[str, int, int]] = {
 # Built-in models: "tiny" is a small random CNN for fast tests, "demo" is trained locally.
 BUILTIN_MODELS: dict[str, int] = {"tiny": 32, "demo": 32}
 
-def user_path(text: str, what: str) -> Path:
-    """``text`` as a path, ``~`` expanded; :class:`ConfigError` when no file could have that
-    name (a NUL byte, a name past the system's length limit, ``~nosuchuser``)."""
-    try:
-        path = Path(text).expanduser()
-        path.exists()  # a name too long for the file system fails here, not later
-    except (OSError, ValueError, RuntimeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigError(f"{what} {text[:80]!r} is not a usable path ({reason}): check it") from None
-    return path
-
-
-def _exists(text: str) -> bool:
-    try:
-        return Path(text).expanduser().exists()
-    except (OSError, ValueError, RuntimeError):
-        return False
+_S = TypeVar("_S", bound="_Serialisable")
 
 
 class _Serialisable:
     """``to_dict`` / ``from_dict`` for the frozen dataclasses below."""
 
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]  # set by @dataclass on each subclass
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]):
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    def from_dict(cls: type[_S], data: dict[str, Any]) -> _S:
+        names = {f.name for f in fields(cls)}
         unknown = set(data) - names
         if unknown:
             raise ConfigError(f"{cls.__name__}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -130,14 +125,14 @@ class ModelSpec(_Serialisable):
                 raise ConfigError(f"{self.name} needs an input of at least {smallest}x{smallest} pixels")
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> ModelKind:
         """``application``, ``builtin``, ``file`` or ``unknown``."""
         key = self.name.strip().lower()
         if key in APPLICATIONS:
             return "application"
         if key in BUILTIN_MODELS:
             return "builtin"
-        if key.endswith(MODEL_FILE_SUFFIXES) or "/" in self.name or "\\" in self.name or _exists(self.name):
+        if key.endswith(MODEL_FILE_SUFFIXES) or "/" in self.name or "\\" in self.name or path_exists(self.name):
             return "file"
         return "unknown"
 
@@ -155,7 +150,7 @@ class DataSpec(_Serialisable):
     (an (N, H, W, C) array file). ``count`` limits how many images are used (None: all).
     """
 
-    kind: str
+    kind: DataKind
     count: int | None = None
     path: str | None = None
     seed: int = 0
@@ -188,7 +183,7 @@ class DataSpec(_Serialisable):
         if not text:
             raise ConfigError("data: give synthetic:COUNT, demo, an image folder or a .npy file")
         head, _, tail = text.partition(":")
-        if head in ("synthetic", "demo"):
+        if head in NAMED_DATA:
             count = None
             if tail:
                 count = whole_number(tail) if tail.isdigit() else None  # no sign, no spaces
@@ -208,7 +203,7 @@ class DataSpec(_Serialisable):
 
     @property
     def label(self) -> str:
-        if self.kind in ("synthetic", "demo"):
+        if self.kind in NAMED_DATA:
             return f"{self.kind}:{self.count}" if self.count else self.kind
         first = f"[:{self.count}]" if self.count else ""  # the first COUNT images of the file
         return f"{self.kind}:{Path(self.path or '').name}{first}"
@@ -291,7 +286,7 @@ class TimingSpec(_Serialisable):
             raise ConfigError(f"remeasure_factor {self.remeasure_factor!r} must be 1 (never re-measure) or more")
 
 
-def _check_keep_outputs(path: str, pipeline: str) -> None:
+def _check_keep_outputs(path: str, pipeline: Pipeline) -> None:
     if pipeline != "stream_to_disk":
         raise ConfigError(f"keep_outputs applies to the stream_to_disk pipeline only, not {pipeline}")
     target = Path(path).expanduser()
@@ -299,8 +294,17 @@ def _check_keep_outputs(path: str, pipeline: str) -> None:
         raise ConfigError(f"keep_outputs {path!r} must be a .npy file in an existing folder")
 
 
-def _spec(value: Any, cls: type) -> Any:
+def _spec(value: _S | dict[str, Any], cls: type[_S]) -> _S:
     return cls.from_dict(value) if isinstance(value, dict) else value
+
+
+def _parts_from_dicts(config: TrialConfig | SweepConfig) -> None:
+    """A trial's or sweep's model, data, budget and timing given as dicts (read from JSON)
+    become their specs, each validated on construction."""
+    object.__setattr__(config, "model", _spec(config.model, ModelSpec))
+    object.__setattr__(config, "data", _spec(config.data, DataSpec))
+    object.__setattr__(config, "budget", _spec(config.budget, Budget))
+    object.__setattr__(config, "timing", _spec(config.timing, TimingSpec))
 
 
 @dataclass(frozen=True)
@@ -314,8 +318,8 @@ class TrialConfig(_Serialisable):
 
     model: ModelSpec
     data: DataSpec
-    pipeline: str = "in_memory"
-    precision: str = "float32"
+    pipeline: Pipeline = "in_memory"
+    precision: Precision = "float32"
     batch_size: int = 32
     budget: Budget = field(default_factory=Budget)
     timing: TimingSpec = field(default_factory=TimingSpec)
@@ -328,10 +332,7 @@ class TrialConfig(_Serialisable):
     repeat: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "model", _spec(self.model, ModelSpec))
-        object.__setattr__(self, "data", _spec(self.data, DataSpec))
-        object.__setattr__(self, "budget", _spec(self.budget, Budget))
-        object.__setattr__(self, "timing", _spec(self.timing, TimingSpec))
+        _parts_from_dicts(self)
         if self.pipeline not in PIPELINES:
             raise ConfigError(f"unknown pipeline {self.pipeline!r}: choose from {', '.join(PIPELINES)}")
         if self.precision not in PRECISIONS:
@@ -391,8 +392,8 @@ class SweepConfig(_Serialisable):
 
     model: ModelSpec
     data: DataSpec
-    pipelines: tuple[str, ...] = ("in_memory",)
-    precisions: tuple[str, ...] = ("float32",)
+    pipelines: tuple[Pipeline, ...] = ("in_memory",)
+    precisions: tuple[Precision, ...] = ("float32",)
     batch_sizes: tuple[int, ...] = (1, 8, 32)
     budget: Budget = field(default_factory=Budget)
     timing: TimingSpec = field(default_factory=TimingSpec)
@@ -401,10 +402,7 @@ class SweepConfig(_Serialisable):
     repeat: int = 1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "model", _spec(self.model, ModelSpec))
-        object.__setattr__(self, "data", _spec(self.data, DataSpec))
-        object.__setattr__(self, "budget", _spec(self.budget, Budget))
-        object.__setattr__(self, "timing", _spec(self.timing, TimingSpec))
+        _parts_from_dicts(self)
         object.__setattr__(self, "pipelines", parse_name_list(self.pipelines, PIPELINES, "pipelines"))
         object.__setattr__(self, "precisions", parse_name_list(self.precisions, PRECISIONS, "precisions"))
         object.__setattr__(self, "batch_sizes", parse_int_list(self.batch_sizes, "batch sizes"))

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from workbench.atomic import atomic_write, atomic_write_text
+
 VERSION = 1
 DEMO_SIZE = 32  # pixels a side of the cached images and of the demo model's input
 CLASSES = 10
@@ -83,9 +85,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)  # a reader sees the whole record or none
+    atomic_write_text(path, json.dumps(data, indent=1))  # a reader sees the whole record or none
 
 
 def _files_match(record: dict[str, Any] | None, files: dict[str, Path], recipe: str) -> bool:
@@ -160,9 +160,7 @@ def digits_rgb(size: int = DEMO_SIZE) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.stem + ".tmp.npy")
-    np.save(tmp, array, allow_pickle=False)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: np.save(tmp, array, allow_pickle=False))
 
 
 def ensure_data() -> None:

@@ -1,4 +1,4 @@
-"""Parsers of what users type: memory sizes, image sizes, comma-separated lists.
+"""Parsers of what users type: memory sizes, image sizes, comma-separated lists, margins, paths.
 
 Each parser takes a string (or the value a Python caller passes) and returns a clean value, or
 raises :class:`ConfigError` naming the problem and the fix: never another exception, whatever
@@ -9,7 +9,9 @@ the input (the property-based tests in ``tests/unit/test_fuzz.py`` check that). 
 from __future__ import annotations
 
 import math
+import numbers
 import re
+from pathlib import Path
 from typing import Any
 
 from workbench.errors import ConfigError
@@ -62,6 +64,30 @@ def format_bytes(nbytes: float | int | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def check_margin(value: Any, *, typed: str | None = None) -> float:
+    """A safety margin: the fraction of a budget kept free (0.1 keeps 10 %), from 0 to below 1.
+
+    ``typed``: the text the user wrote, when ``value`` was parsed from it (the error then
+    speaks in per cent, as the user did). Anything else (NaN, 1, a string) raises ConfigError.
+    """
+    number = float(value) if isinstance(value, numbers.Real) else math.nan  # numpy floats too
+    if not 0 <= number < 1:
+        if typed is not None:
+            raise ConfigError(f"margin {typed!r} must be from 0 to below 100 %, e.g. 10%")
+        raise ConfigError(f"margin {value!r} must be a fraction from 0 to below 1, e.g. 0.1 for 10 %")
+    return number
+
+
+def parse_margin(text: str) -> float:
+    """``10%`` or ``0.1`` -> 0.1."""
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ConfigError(f"margin {text!r} is malformed: write 10% or 0.1") from None
+    return check_margin(value, typed=text)
 
 
 def whole_number(value: Any) -> int | None:
@@ -163,3 +189,24 @@ def parse_target_images(value: str | int | None) -> int | None:
         raise ConfigError(f"target images {n} is not allowed: give the number of images of the real job "
                           "(1 or more), e.g. --target-images 1200000")
     return n
+
+
+def user_path(text: str, what: str) -> Path:
+    """``text`` as a path, ``~`` expanded; :class:`ConfigError` when no file could have that
+    name (a NUL byte, a name past the system's length limit, ``~nosuchuser``)."""
+    try:
+        path = Path(text).expanduser()
+        path.exists()  # a name too long for the file system fails here, not later
+    except (OSError, ValueError, RuntimeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"{what} {text[:80]!r} is not a usable path ({reason}): check it") from None
+    return path
+
+
+def path_exists(text: str) -> bool:
+    """Whether ``text`` names an existing file or folder (``~`` expanded); False for a name no
+    file could have."""
+    try:
+        return Path(text).expanduser().exists()
+    except (OSError, ValueError, RuntimeError):
+        return False

@@ -8,14 +8,15 @@ from dataclasses import replace
 from workbench.config import DataSpec, SweepConfig, TrialConfig
 from workbench.engine.preflight import check_image_counts, is_saved_model
 from workbench.errors import ConfigError
+from workbench.types import STREAMING, DataKind
 
 # Pipelines that read from disk batch by batch need data that lives on disk.
-_STREAMABLE = ("folder", "npy", "demo")
+_STREAMABLE: tuple[DataKind, ...] = ("folder", "npy", "demo")
 
 
 def check_applicable(trial: TrialConfig) -> None:
     """Reject a setting that cannot apply, with a message that says why and what to do."""
-    if trial.pipeline in ("stream", "stream_to_disk") and trial.data.kind not in _STREAMABLE:
+    if trial.pipeline in STREAMING and trial.data.kind not in _STREAMABLE:
         raise ConfigError(
             f"the {trial.pipeline} pipeline reads images from disk, but {trial.data.kind} data lives only in "
             "memory: use in_memory or batch_loop with it, or stream a folder, a .npy file or demo"

@@ -31,6 +31,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from workbench.errors import WorkbenchError
 from workbench.records import (
     RecordError,
@@ -173,7 +175,7 @@ class TrialResult:
         d = asdict(self)
         d["status"] = self.status.value
         # JSON has no NaN: missing figures are stored as null and read back as NaN.
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+        return {k: json_value(v) for k, v in d.items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialResult:
@@ -354,3 +356,26 @@ def load_results(out_dir: str | os.PathLike[str]) -> pd.DataFrame:
         df.attrs["sweep"] = headers[-1].get("sweep")
         df.attrs["schema_version"] = headers[-1].get("schema_version")
     return df
+
+
+def is_ok(df: pd.DataFrame) -> pd.Series:
+    """Which rows of a results table (:func:`load_results`) are trials that finished ``ok``
+    (``status`` held as a :class:`Status` or as its text)."""
+    return df["status"].astype(str) == Status.OK.value
+
+
+def ok_trials(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a results table that finished ``ok``: the trials whose figures describe a
+    whole run (a failed trial's peak is at most a lower bound)."""
+    return df[is_ok(df)]
+
+
+def json_value(value: Any) -> Any:
+    """``value`` as JSON can hold it: a numpy scalar as the Python number it is, and NaN or an
+    infinity (a figure not measured) as None; anything else unchanged. Read back, None becomes
+    NaN again (:func:`load_results`)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,5 +1,6 @@
 """What the teaching notebooks (notebooks/02-05) share: text written from a run's numbers,
-claims checked against them, and one line per finished trial.
+claims checked against them, one line per finished trial, and the filter of ok trials
+(:func:`workbench.results.is_ok`, re-exported).
 
 A teaching notebook states its conclusions through :func:`claim`: the sentence is shown with
 its check, and the notebook stops when this run's numbers contradict it, so a notebook that
@@ -12,10 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from workbench.config import format_bytes
+from workbench.results import is_ok  # noqa: F401  (the notebooks' filter of ok trials, re-exported)
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from workbench.engine.runner import TrialEvent
 
 CHECKED = "**✔ checked:** "
@@ -60,8 +60,3 @@ def progress(event: TrialEvent) -> None:
     print(f"{event.index + 1}/{event.total} {r.pipeline:10} {r.precision:14} batch {r.batch_size:4}: "
           f"{str(r.status):11} {r.throughput_ips:7.0f} images/s  peak host {format_bytes(r.host_peak_bytes)}",
           flush=True)
-
-
-def is_ok(df: pd.DataFrame) -> pd.Series:
-    """Which rows of a results table (``load_results``) are trials that finished ``ok``."""
-    return df["status"].astype(str) == "ok"

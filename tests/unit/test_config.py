@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 
+import pandas as pd
 import pytest
 
+from workbench.analysis import max_batch_for_budget, recommend
 from workbench.config import (
     Budget,
     DataSpec,
@@ -17,8 +20,11 @@ from workbench.config import (
     parse_bytes,
     parse_image_size,
 )
+from workbench.engine.search import search_batch
 from workbench.errors import ConfigError
+from workbench.parsing import check_margin
 from workbench.plan import expand
+from workbench.results import COLUMNS
 
 
 @pytest.mark.parametrize(
@@ -153,3 +159,22 @@ def test_round_trip_and_stable_key():
     sweep = SweepConfig(ModelSpec("tiny"), DataSpec("synthetic"), batch_sizes=(1, 2))
     assert SweepConfig.from_dict(sweep.to_dict()) == sweep
     assert not math.isnan(trial.budget.host_bytes)
+
+
+
+@pytest.mark.parametrize("value, batch", [(0, 900), (0.1, 800), (0.5, 400)])
+def test_every_margin_check_is_the_same_check(value, batch):
+    assert check_margin(value) == value
+    # a 1 GB budget less the margin, 100 MB fixed, 1 MB an image
+    assert max_batch_for_budget(100e6, 1e6, 1e9, value) == batch
+
+
+@pytest.mark.parametrize("value", [1, 1.5, -0.1, math.nan, "0.1", None])
+def test_a_bad_margin_is_refused_alike_by_every_caller(value, tmp_path):
+    template = TrialConfig(ModelSpec("tiny"), DataSpec("synthetic", count=8))
+    calls = [lambda: check_margin(value), lambda: max_batch_for_budget(1e6, 1e3, 1e9, value),
+             lambda: recommend(pd.DataFrame(columns=COLUMNS), margin=value),
+             lambda: search_batch(template, tmp_path, host_budget_bytes=10**9, margin=value, probe=lambda cfg: None)]
+    for call in calls:
+        with pytest.raises(ConfigError, match=re.escape(f"margin {value!r} must be a fraction from 0 to below 1")):
+            call()

@@ -20,10 +20,11 @@ from workbench.analysis import OBJECTIVES, recommend
 from workbench.cli import report as report_command
 from workbench.cli import search as search_command
 from workbench.cli import sweep as sweep_command
-from workbench.cli.options import model_data_budget_timing, parse_margin, sweep_config
+from workbench.cli.options import model_data_budget_timing, sweep_config
 from workbench.config import DataSpec, ModelSpec, SweepConfig, TrialConfig
 from workbench.engine.runner import run_sweep
 from workbench.engine.search import search_batch
+from workbench.parsing import parse_margin
 from workbench.render.report import build_report
 from workbench.ui import Workbench
 from workbench.ui.form import DEFAULT_MODEL, DEFAULT_OUT, DEFAULTS

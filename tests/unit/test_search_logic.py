@@ -10,10 +10,10 @@ import threading
 import pytest
 
 from workbench.cli import main
-from workbench.cli.options import parse_margin
 from workbench.config import DataSpec, ModelSpec, TrialConfig
 from workbench.engine.search import SEARCH_FILE, ProbeEvent, search_batch
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.parsing import parse_margin
 from workbench.results import Status, TrialResult
 
 MIB = 2**20

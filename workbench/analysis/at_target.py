@@ -21,12 +21,13 @@ from workbench.analysis.recommend import (
     Recommendation,
     _gain,
     _pct,
-    _plain,
     _setting,
     explain_nothing,
 )
 from workbench.analysis.target import max_batch_line, peak_text, series_at, settings_at
 from workbench.config import format_bytes
+from workbench.results import json_value, ok_trials
+from workbench.types import Objective
 
 SHOWN = 3  # settings named in the "predicted not to fit" note
 
@@ -51,9 +52,10 @@ def _over(settings: pd.DataFrame, target: int, margin: float, budgeted: bool) ->
 
 
 def _nothing(df: pd.DataFrame, settings: pd.DataFrame, target: int, why: list[str], *, host: int | None,
-             gpu: int | None, margin: float, objective: str) -> str:
-    ok = df[df["status"].astype(str) == "ok"]
-    if ok.empty or (gpu and not np.isfinite(pd.to_numeric(ok.get("gpu_peak_bytes"), errors="coerce")).any()):
+             gpu: int | None, margin: float, objective: Objective) -> str:
+    ok = ok_trials(df)
+    no_gpu = "gpu_peak_bytes" not in ok or not np.isfinite(pd.to_numeric(ok["gpu_peak_bytes"], errors="coerce")).any()
+    if ok.empty or (gpu and no_gpu):
         return explain_nothing(df, host * (1 - margin) if host else None, gpu * (1 - margin) if gpu else None,
                                objective=objective, host_budget_bytes=host, gpu_budget_bytes=gpu,
                                margin=margin, candidates=0)
@@ -69,7 +71,7 @@ def _nothing(df: pd.DataFrame, settings: pd.DataFrame, target: int, why: list[st
 
 
 def recommend_at(df: pd.DataFrame, target: int, *, host_budget_bytes: int | None, gpu_budget_bytes: int | None,
-                 objective: str, margin: float) -> Recommendation:
+                 objective: Objective, margin: float) -> Recommendation:
     """The best setting for ``objective`` whose peaks predicted at ``target`` images stay under
     each budget less the margin (checked arguments: see :func:`.recommend.recommend`)."""
     column, larger = OBJECTIVES[objective]
@@ -95,7 +97,7 @@ def recommend_at(df: pd.DataFrame, target: int, *, host_budget_bytes: int | None
     ordered = pool.assign(_score=pool[column].astype(float) * (-1 if larger else 1))
     ordered = ordered.sort_values(["_score", "throughput_ips", "predicted_host_bytes"],
                                   ascending=[True, False, True], kind="mergesort", na_position="last")
-    row = {k: _plain(v) for k, v in ordered.drop(columns="_score").iloc[0].items()}
+    row = {k: json_value(v) for k, v in ordered.drop(columns="_score").iloc[0].items()}
     row["target_images"] = target
     parts = [_gain(settings, row, objective), peak_text(row, target, host_budget_bytes)]
     if objective == "memory":

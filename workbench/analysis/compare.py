@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import ConfigError
+from workbench.results import load_results, ok_trials
 
 SETTING = ["model", "dataset", "pipeline", "precision", "batch_size"]
 FIGURES = ("throughput_ips", "host_peak_bytes")  # compared per setting, one column per run
@@ -84,10 +85,11 @@ def setting_differences(runs: list[Run]) -> list[str]:
 
 def common_settings(df: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     """One row per setting measured ``ok`` in every run: the median of each figure per run."""
-    ok = df[df["status"].astype(str) == "ok"]
+    ok = ok_trials(df)
     if ok.empty:
         return pd.DataFrame(columns=SETTING)
-    per_run = ok.groupby([*SETTING, "run"], sort=True)[list(FIGURES)].median().unstack("run")
+    medians = ok.groupby([*SETTING, "run"], sort=True)[list(FIGURES)].median()
+    per_run = pd.DataFrame(medians.unstack("run"))  # a frame's unstack is a frame (the stub says or a Series)
     per_run.columns = [f"{figure}:{run}" for figure, run in per_run.columns]
     wanted = [f"{f}:{label}" for f in FIGURES for label in labels]
     for column in wanted:
@@ -126,6 +128,4 @@ def compare_frames(frames: Sequence[tuple[str, pd.DataFrame]]) -> Comparison:
 
 def load_comparison(folders: Sequence[str | os.PathLike[str]]) -> Comparison:
     """Load each results folder (see :func:`workbench.load_results`) and compare them."""
-    from workbench.results import load_results
-
     return compare_frames([(str(folder), load_results(folder)) for folder in folders])

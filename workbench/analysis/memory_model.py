@@ -32,11 +32,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from workbench.analysis.peaks import budget_peak
 from workbench.config import format_bytes
 from workbench.errors import ConfigError
+from workbench.parsing import check_margin
+from workbench.results import is_ok
+from workbench.types import MemoryKind
 
 MODEL_KEYS = ("model", "pipeline", "precision")
 MODEL_COLUMNS = [
@@ -47,7 +51,7 @@ STRAIGHT_TOLERANCE = 0.02  # a line fits a point it misses by at most 2 % of tha
 MIN_BATCHES = 3  # the batch range is never cut to fewer sizes than this
 
 
-def fit_line(batch: Sequence[float], peak: Sequence[float]) -> tuple[float, float, float]:
+def fit_line(batch: npt.ArrayLike, peak: npt.ArrayLike) -> tuple[float, float, float]:
     """Least-squares ``peak = fixed + per_image * batch``: ``(fixed, per_image, r2)``.
 
     With fewer than two distinct batch sizes the line is unknown: all three are NaN. ``r2`` is
@@ -66,7 +70,7 @@ def fit_line(batch: Sequence[float], peak: Sequence[float]) -> tuple[float, floa
     return float(fixed), float(per_image), r2
 
 
-def fit_plane(batch: Sequence[float], images: Sequence[float], peak: Sequence[float]) -> tuple[float, float, float, float]:
+def fit_plane(batch: npt.ArrayLike, images: npt.ArrayLike, peak: npt.ArrayLike) -> tuple[float, float, float, float]:
     """Least squares ``peak = fixed + per_image * batch + per_dataset_image * images``:
     ``(fixed, per_image, per_dataset_image, r2)``.
 
@@ -173,21 +177,21 @@ def _not_measured_notes(fit: tuple[float, float, float, float], used: pd.DataFra
     return notes
 
 
-def _prepared(df: pd.DataFrame, column: str | None, kind: str) -> pd.DataFrame:
+def _prepared(df: pd.DataFrame, column: str | None, kind: MemoryKind) -> pd.DataFrame:
     """The ok trials with a finite peak, as ``_peak`` and their dataset size as ``_n``."""
     if df.empty or "status" not in df:
         return df.iloc[0:0].assign(_peak=[], _n=[])
     peak = budget_peak(df, kind) if column is None else (
         pd.to_numeric(df[column], errors="coerce").astype(float) if column in df else pd.Series(np.nan, index=df.index))
     out = df.assign(_peak=peak, _n=_images(df))
-    return out[(out["status"].astype(str) == "ok") & np.isfinite(out["_peak"]) & np.isfinite(out["batch_size"].astype(float))]
+    return out[is_ok(out) & np.isfinite(out["_peak"]) & np.isfinite(out["batch_size"].astype(float))]
 
 
 def fit_memory_model(
     df: pd.DataFrame,
     *,
     column: str | None = None,
-    kind: str = "host",
+    kind: MemoryKind = "host",
     by: Sequence[str] = MODEL_KEYS,
 ) -> pd.DataFrame:
     """Fit the memory model per (model, pipeline, precision) from the ok trials.
@@ -225,7 +229,7 @@ def fit_memory_model(
     return pd.DataFrame(rows, columns=columns)
 
 
-def memory_residuals(df: pd.DataFrame, *, column: str | None = None, kind: str = "host",
+def memory_residuals(df: pd.DataFrame, *, column: str | None = None, kind: MemoryKind = "host",
                      by: Sequence[str] = MODEL_KEYS) -> pd.DataFrame:
     """Every ok trial's measured peak beside the model's: one row per trial with the group
     keys, ``batch_size``, ``images``, ``peak_bytes``, ``predicted_bytes``, ``residual_bytes``
@@ -289,7 +293,7 @@ def peak_at(row: Any, batch_size: int, images: int) -> float:
     return peak
 
 
-def _group_row(df: pd.DataFrame, model: str | None, pipeline: str, precision: str, kind: str) -> Any:
+def _group_row(df: pd.DataFrame, model: str | None, pipeline: str, precision: str, kind: MemoryKind) -> Any:
     if model is None:
         models = sorted(set(map(str, df["model"].dropna()))) if "model" in df else []
         if len(models) > 1:
@@ -302,7 +306,7 @@ def _group_row(df: pd.DataFrame, model: str | None, pipeline: str, precision: st
 
 def predict_peak(data: Any, *legacy: Any, pipeline: str | None = None, precision: str | None = None,
                  batch_size: int | None = None, images: int | None = None, model: str | None = None,
-                 kind: str = "host") -> float:
+                 kind: MemoryKind = "host") -> float:
     """The predicted budget peak, in bytes, of a setting at ``batch_size`` and ``images``.
 
     ``predict_peak(df, pipeline=..., precision=..., batch_size=..., images=..., model=None)``
@@ -338,8 +342,7 @@ def max_batch_for_budget(
     model) the budget sets no limit and ``cap`` is returned. For a dataset size other than the
     one measured, use :func:`max_batch_at`.
     """
-    if not 0 <= margin < 1:
-        raise ValueError(f"margin {margin!r} must be at least 0 and below 1 (0.1 is 10 %)")
+    check_margin(margin)  # a ConfigError, which is a ValueError
     values = (fixed_bytes, per_image_bytes, budget_bytes)
     if any(v is None or not math.isfinite(float(v)) for v in values):
         return 0

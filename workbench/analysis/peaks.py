@@ -15,20 +15,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
 
+from workbench.types import MEMORY_KINDS, MemoryKind
+
 # kind -> (one-pass column, all-passes column, fallback column)
-PEAK_COLUMNS: dict[str, tuple[str, str, str | None]] = {
+PEAK_COLUMNS: dict[MemoryKind, tuple[str, str, str | None]] = {
     "host": ("host_peak_bytes", "host_peak_all_bytes", None),
     "gpu": ("gpu_peak_bytes", "gpu_peak_all_bytes", "gpu_device_peak_bytes"),
 }
 
 
-def _kind(kind: str) -> tuple[str, str, str | None]:
-    if kind not in PEAK_COLUMNS:
+def _kind(kind: MemoryKind) -> tuple[str, str, str | None]:
+    if kind not in MEMORY_KINDS:
         raise ValueError(f"peak kind {kind!r}: use 'host' or 'gpu'")
     return PEAK_COLUMNS[kind]
 
@@ -51,7 +53,11 @@ def _value(row: Any, name: str | None) -> float:
         return math.nan
 
 
-def budget_peak(data: Any, kind: str = "host") -> Any:
+@overload
+def budget_peak(data: pd.DataFrame, kind: MemoryKind = "host") -> pd.Series: ...
+@overload
+def budget_peak(data: Any, kind: MemoryKind = "host") -> float: ...
+def budget_peak(data: Any, kind: MemoryKind = "host") -> pd.Series | float:
     """The peak a budget is checked against: the larger of the one-pass and all-passes peaks.
 
     ``data``: a results DataFrame (returns a float Series, one value per row), or one row (a

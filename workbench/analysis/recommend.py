@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -18,9 +18,12 @@ from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
 from workbench.analysis.spread import aggregate_repeats, speed_verdict
 from workbench.config import format_bytes, parse_target_images
 from workbench.errors import ConfigError
+from workbench.parsing import check_margin
+from workbench.results import is_ok, json_value, ok_trials
+from workbench.types import MemoryKind, Objective
 
 # objective -> (column, True when larger is better)
-OBJECTIVES: dict[str, tuple[str, bool]] = {
+OBJECTIVES: dict[Objective, tuple[str, bool]] = {
     "throughput": ("throughput_ips", True),
     "latency": ("latency_p50_s", False),
     "memory": ("host_peak_bytes", False),
@@ -28,8 +31,15 @@ OBJECTIVES: dict[str, tuple[str, bool]] = {
 MEMORY_FAILURES = ("oom", "over_budget")
 
 
-def _ok(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["status"].astype(str) == "ok"]
+class Asked(TypedDict):
+    """What a recommendation was asked and how many settings qualified: passed, as keywords, to
+    the explanations and to the :class:`Recommendation` alike."""
+
+    objective: Objective
+    host_budget_bytes: int | None
+    gpu_budget_bytes: int | None
+    margin: float
+    candidates: int
 
 
 def pareto_frontier(
@@ -42,7 +52,7 @@ def pareto_frontier(
 
     Sorted by memory, so throughput rises along it. Trials missing either figure are left out.
     """
-    ok = _ok(df)
+    ok = ok_trials(df)
     ok = ok[np.isfinite(ok[memory_col].astype(float)) & np.isfinite(ok[throughput_col].astype(float))]
     ordered = ok.sort_values([memory_col, throughput_col], ascending=[True, False], kind="mergesort")
     keep, best = [], -math.inf
@@ -59,7 +69,7 @@ class Recommendation:
 
     row: dict[str, Any] | None
     reason: str
-    objective: str = "throughput"
+    objective: Objective = "throughput"
     host_budget_bytes: int | None = None
     gpu_budget_bytes: int | None = None
     margin: float = 0.1
@@ -71,7 +81,7 @@ class Recommendation:
         """JSON-ready: NaN figures become None."""
         row = None
         if self.row is not None:
-            row = {k: _plain(v) for k, v in self.row.items()}
+            row = {k: json_value(v) for k, v in self.row.items()}
         return {
             "row": row, "reason": self.reason, "objective": self.objective,
             "host_budget_bytes": self.host_budget_bytes, "gpu_budget_bytes": self.gpu_budget_bytes,
@@ -84,14 +94,6 @@ class Recommendation:
         if self.row is None:
             return "nothing fits"
         return _setting(self.row)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def _setting(row: Any) -> str:
@@ -117,11 +119,10 @@ def _fits(df: pd.DataFrame, host_limit: float | None, gpu_limit: float | None) -
     return fits
 
 
-def _check(objective: str, margin: float, host: Any, gpu: Any) -> None:
+def _check(objective: Objective, margin: float, host: Any, gpu: Any) -> None:
     if objective not in OBJECTIVES:
         raise ConfigError(f"unknown objective {objective!r}: choose from {', '.join(OBJECTIVES)}")
-    if not isinstance(margin, int | float) or not 0 <= margin < 1:
-        raise ConfigError(f"margin {margin!r} must be a fraction from 0 to below 1, e.g. 0.1 for 10 %")
+    check_margin(margin)
     for name, value in (("host", host), ("GPU", gpu)):
         if value is not None and not value > 0:
             raise ConfigError(f"{name} budget {value!r} must be a positive number of bytes")
@@ -132,7 +133,7 @@ def recommend(
     *,
     host_budget_bytes: int | None = None,
     gpu_budget_bytes: int | None = None,
-    objective: str = "throughput",
+    objective: Objective = "throughput",
     margin: float = 0.1,
     target_images: int | None = None,
 ) -> Recommendation:
@@ -152,10 +153,11 @@ def recommend(
     """
     _check(objective, margin, host_budget_bytes, gpu_budget_bytes)
     df = aggregate_repeats(df)  # a setting run more than once: its median throughput, its larger peak
-    if target_images is not None:
+    target = parse_target_images(target_images)
+    if target is not None:
         from workbench.analysis.at_target import recommend_at  # it builds on this module
 
-        return recommend_at(df, parse_target_images(target_images), host_budget_bytes=host_budget_bytes,
+        return recommend_at(df, target, host_budget_bytes=host_budget_bytes,
                             gpu_budget_bytes=gpu_budget_bytes, objective=objective, margin=margin)
     host_limit = host_budget_bytes * (1 - margin) if host_budget_bytes else None
     gpu_limit = gpu_budget_bytes * (1 - margin) if gpu_budget_bytes else None
@@ -163,10 +165,10 @@ def recommend(
     if objective == "memory" and gpu_budget_bytes and not host_budget_bytes:
         column = "gpu_peak_bytes"
     sizes, df = dataset_sizes(df), at_largest_size(df)
-    ok = _ok(df)
+    ok = ok_trials(df)
     fitting = ok[_fits(ok, host_limit, gpu_limit) & np.isfinite(ok[column].astype(float))]
-    common = dict(objective=objective, host_budget_bytes=host_budget_bytes,
-                  gpu_budget_bytes=gpu_budget_bytes, margin=margin, candidates=len(fitting))
+    common = Asked(objective=objective, host_budget_bytes=host_budget_bytes,
+                   gpu_budget_bytes=gpu_budget_bytes, margin=margin, candidates=len(fitting))
     size_note = _size_note(sizes)
     if fitting.empty:
         return Recommendation(row=None, reason=explain_nothing(df, host_limit, gpu_limit, **common),
@@ -176,7 +178,7 @@ def recommend(
     ordered = ordered.sort_values(["_score", "throughput_ips", "host_peak_bytes"],
                                   ascending=[True, False, True], kind="mergesort", na_position="last")
     best = ordered.drop(columns="_score").iloc[0]
-    row = {k: _plain(v) for k, v in best.items()}
+    row = {k: json_value(v) for k, v in best.items()}
     reason, notes = explain(df, row, host_limit, gpu_limit, **common)
     return Recommendation(row=row, reason=reason, notes=(*notes, *size_note), **common)
 
@@ -202,9 +204,9 @@ def _same_series(df: pd.DataFrame, row: dict[str, Any]) -> pd.Series:
             & (df["precision"] == row["precision"]))
 
 
-def _gain(df: pd.DataFrame, row: dict[str, Any], objective: str) -> str:
+def _gain(df: pd.DataFrame, row: dict[str, Any], objective: Objective) -> str:
     """What the choice gains over the obvious alternative (float32 at the same batch, or batch 1)."""
-    ok = _ok(df)
+    ok = ok_trials(df)
     same_setting = (ok["model"] == row["model"]) & (ok["pipeline"] == row["pipeline"])
     base, what = None, ""
     if row["precision"] != "float32":
@@ -214,8 +216,8 @@ def _gain(df: pd.DataFrame, row: dict[str, Any], objective: str) -> str:
         match = ok[_same_series(ok, row) & (ok["batch_size"] == 1)]
         base, what = (match.iloc[0], "batch 1") if len(match) else (None, "")
     tput = row.get("throughput_ips")
-    p50 = row.get("latency_p50_s")
-    if objective == "latency":
+    if objective == "latency":  # the chosen row's latency was measured: only such rows compete
+        p50 = float(row["latency_p50_s"])
         text = f"median batch latency {p50 * 1e3:.1f} ms"
         if base is not None and base["latency_p50_s"] > 0:
             text += f" ({p50 / base['latency_p50_s']:.2g}x that of {what})"
@@ -231,7 +233,7 @@ def _gain(df: pd.DataFrame, row: dict[str, Any], objective: str) -> str:
     return text
 
 
-def _usage(row: dict[str, Any], kind: str, budget: int | None) -> str | None:
+def _usage(row: dict[str, Any], kind: MemoryKind, budget: int | None) -> str | None:
     value = budget_peak(row, kind)
     if not np.isfinite(value):
         return None if kind == "gpu" else "peak host not measured"
@@ -271,7 +273,7 @@ def _did_not_fit(df: pd.DataFrame, host_limit: float | None, gpu_limit: float | 
                  margin: float, shown: int = 3) -> list[str]:
     """One note naming the trials that did not fit (the largest first), if any."""
     status = df["status"].astype(str)
-    measured_over = (status == "ok") & ~_fits(df, host_limit, gpu_limit) & np.isfinite(df["host_peak_bytes"].astype(float))
+    measured_over = is_ok(df) & ~_fits(df, host_limit, gpu_limit) & np.isfinite(df["host_peak_bytes"].astype(float))
     out = df[status.isin(MEMORY_FAILURES) | measured_over]
     if out.empty:
         return []
@@ -284,7 +286,7 @@ def _did_not_fit(df: pd.DataFrame, host_limit: float | None, gpu_limit: float | 
 
 
 def explain(df: pd.DataFrame, row: dict[str, Any], host_limit: float | None,
-            gpu_limit: float | None, *, objective: str, host_budget_bytes: int | None,
+            gpu_limit: float | None, *, objective: Objective, host_budget_bytes: int | None,
             gpu_budget_bytes: int | None, margin: float, candidates: int) -> tuple[str, list[str]]:
     """The one-line reason for a chosen row, and extra notes (drift, what was not tried)."""
     parts = [_gain(df, row, objective)]
@@ -311,10 +313,10 @@ def explain(df: pd.DataFrame, row: dict[str, Any], host_limit: float | None,
 
 
 def explain_nothing(df: pd.DataFrame, host_limit: float | None, gpu_limit: float | None, *,
-                    objective: str, host_budget_bytes: int | None, gpu_budget_bytes: int | None,
+                    objective: Objective, host_budget_bytes: int | None, gpu_budget_bytes: int | None,
                     margin: float, candidates: int) -> str:
     """Why nothing was chosen, and what to try."""
-    ok = _ok(df)
+    ok = ok_trials(df)
     if ok.empty:
         counts = df["status"].astype(str).value_counts()
         failed = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no trials"
@@ -325,7 +327,8 @@ def explain_nothing(df: pd.DataFrame, host_limit: float | None, gpu_limit: float
     kind, column, budget = ("host", "host_peak_bytes", host_budget_bytes)
     if gpu_budget_bytes and not host_budget_bytes:
         kind, column, budget = ("GPU", "gpu_peak_bytes", gpu_budget_bytes)
-    least = ok.loc[ok[column].astype(float).idxmin()] if np.isfinite(ok[column].astype(float)).any() else None
+    values = ok[column].astype(float).to_numpy()
+    least = ok.iloc[int(np.nanargmin(values))] if np.isfinite(values).any() else None
     text = f"nothing fits {100 - margin * 100:g} % of your {format_bytes(budget)} {kind} budget"
     if least is not None:
         text += f": the least measured was {format_bytes(least[column])} ({_setting(least)})"

@@ -19,6 +19,7 @@ import pandas as pd
 
 from workbench.analysis.peaks import budget_peak
 from workbench.config import TimingSpec, format_bytes
+from workbench.results import is_ok, ok_trials
 from workbench.spread import cv, iqr, median
 
 Verdict = Literal["faster", "slower", "no measurable difference", "not measured"]
@@ -78,15 +79,16 @@ def _fold(runs: pd.DataFrame) -> dict[str, Any]:
     """One row for the runs of a setting: the first run's row, with the median throughput and
     the spread across the runs (or within them, when larger), the larger memory peaks, and how
     far the budget peak moved."""
-    row = runs.iloc[0].to_dict()
+    row: dict[str, Any] = {str(k): v for k, v in runs.iloc[0].to_dict().items()}
     peaks = budget_peak(runs, "host")
     moved = float(peaks.max() - peaks.min()) if peaks.notna().sum() >= 2 else math.nan
     row.update(repeats=len(runs), host_peak_spread_bytes=moved)
     if len(runs) == 1:
         return row
-    failed = runs[runs["status"].astype(str) != "ok"]
+    failed = runs[~is_ok(runs)]
     if len(failed):  # a setting that failed once is not shown to fit: the failure speaks for it
-        return {**row, **failed.iloc[0].to_dict(), "repeats": len(runs), "host_peak_spread_bytes": moved}
+        first = {str(k): v for k, v in failed.iloc[0].to_dict().items()}
+        return {**row, **first, "repeats": len(runs), "host_peak_spread_bytes": moved}
     tputs = pd.to_numeric(runs["throughput_ips"], errors="coerce").tolist()
     across = cv(tputs, minimum=2)
     within = pd.to_numeric(runs["throughput_cv"], errors="coerce").tolist() if "throughput_cv" in runs else []
@@ -124,7 +126,7 @@ def aggregate_repeats(df: pd.DataFrame) -> pd.DataFrame:
 def spread_notes(df: pd.DataFrame) -> list[str]:
     """How much the numbers moved, in words: the spread of the passes within trials, the trials
     marked unstable, and the settings measured more than once (throughput and budget peak)."""
-    ok = df[df["status"].astype(str) == "ok"] if "status" in df else df
+    ok = ok_trials(df) if "status" in df else df
     notes = []
     within = pd.to_numeric(ok.get("throughput_cv", pd.Series(dtype=float)), errors="coerce").dropna()
     if len(within):

@@ -24,6 +24,8 @@ import pandas as pd
 from workbench.analysis.memory_model import MODEL_KEYS, fit_memory_model, max_batch_at, peak_at
 from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
 from workbench.config import format_bytes
+from workbench.results import is_ok, ok_trials
+from workbench.types import MemoryKind
 
 EXTRAPOLATION = 4.0  # past this many times the largest size measured, a prediction is an extrapolation
 
@@ -78,7 +80,7 @@ def not_predictable(fit: Any, target: int) -> str:
             f"{max(n // 4, 1)},{max(n // 2, 1)},{n}")
 
 
-def _fits(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+def _fits(df: pd.DataFrame, kind: MemoryKind) -> pd.DataFrame:
     keys = [k for k in MODEL_KEYS if k in df.columns]
     return fit_memory_model(df, kind=kind).set_index(keys) if len(df) else pd.DataFrame()
 
@@ -103,7 +105,7 @@ def settings_at(df: pd.DataFrame, target_images: int, *, host_budget_bytes: floa
     ``predictable`` (every budgeted kind is known; the host when no budget is given) and
     ``fits`` (predictable and under each budget less the margin).
     """
-    ok = df[df["status"].astype(str) == "ok"] if "status" in df else df.iloc[0:0]
+    ok = ok_trials(df) if "status" in df else df.iloc[0:0]
     images = pd.to_numeric(ok["images"], errors="coerce") if "images" in ok else pd.Series(np.nan, index=ok.index)
     measured = bool((images == target_images).any())
     rows = ok[images == target_images] if measured else at_largest_size(ok)
@@ -132,7 +134,7 @@ def settings_at(df: pd.DataFrame, target_images: int, *, host_budget_bytes: floa
 def _sizes(df: pd.DataFrame, fit: Any) -> list[int]:
     """The dataset sizes the ok trials of a fitted series ran at."""
     same = np.logical_and.reduce([df[k] == fit[k] for k in MODEL_KEYS if k in df.columns and k in fit])
-    part = df[same & (df["status"].astype(str) == "ok")]
+    part = df[same & is_ok(df)]
     return dataset_sizes(part)
 
 
@@ -184,7 +186,7 @@ def answer_lines(df: pd.DataFrame, target_images: int, *, host_budget_bytes: flo
             for e in series_at(df, target_images, host_budget_bytes=host_budget_bytes, margin=margin)]
 
 
-def peak_text(row: Any, target: int, budget: int | None, kind: str = "host") -> str:
+def peak_text(row: Any, target: int, budget: int | None, kind: MemoryKind = "host") -> str:
     """``predicted peak host 1.20 GiB at 1,200,000 images of your 2.00 GiB budget (measured
     800.00 MiB at 4,000)``, or that it cannot be predicted."""
     value = row.get(f"predicted_{kind}_bytes")

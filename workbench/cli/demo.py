@@ -15,6 +15,7 @@ import pandas as pd
 from workbench.cli.options import add_sweep_axes, add_target_option, add_trial_options, sweep_config
 from workbench.cli.progress import print_target_answer, run_sweep_with_progress
 from workbench.config import PIPELINES, PRECISIONS, SweepConfig, format_bytes
+from workbench.results import is_ok, load_results
 
 DEMO_MODEL = "demo"
 DEMO_DATA = "demo:600"  # the held-out images: accuracy on them means something
@@ -33,7 +34,6 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from workbench.plan import expand
     from workbench.render.report import write_report
-    from workbench.results import load_results
 
     sweep = sweep_config(args)  # validates everything before any trial starts
     expand(sweep)  # ... and every trial (dataset sizes included) before the demo model is trained
@@ -70,7 +70,7 @@ def teaching_budget(df: pd.DataFrame, *, at: float = 0.6, margin: float = 0.1) -
     """A host budget for the demo's report when none was given: its limit (after the margin)
     sits ``at`` of the way from the smallest to the largest peak measured, so the report shows
     settings on both sides of it. None when fewer than two peaks were measured."""
-    peaks = df.loc[df["status"].astype(str) == "ok", "host_peak_bytes"].dropna()
+    peaks = df.loc[is_ok(df), "host_peak_bytes"].dropna()
     if len(peaks) < 2 or peaks.max() <= peaks.min():
         return None
     limit = peaks.min() + at * (peaks.max() - peaks.min())

@@ -12,14 +12,16 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import fields
+from typing import Any
 
 from workbench.config import Budget, DataSpec, ModelSpec, SweepConfig, TimingSpec, parse_bytes
 from workbench.engine.executors import Executor, make_executor
 from workbench.errors import ConfigError
+from workbench.parsing import parse_margin  # noqa: F401  (re-exported: the subcommands import it from here)
 
-_TIMING = {f.name: f.default for f in fields(TimingSpec)}
-_BUDGET = {f.name: f.default for f in fields(Budget)}
-_SWEEP = {f.name: f.default for f in fields(SweepConfig)}
+_TIMING: dict[str, Any] = {f.name: f.default for f in fields(TimingSpec)}
+_BUDGET: dict[str, Any] = {f.name: f.default for f in fields(Budget)}
+_SWEEP: dict[str, Any] = {f.name: f.default for f in fields(SweepConfig)}
 
 # Synthetic images at DataSpec's own default count ("synthetic:256").
 DEFAULT_DATA = DataSpec("synthetic").label
@@ -82,18 +84,6 @@ def add_target_option(p: argparse.ArgumentParser) -> None:
                    help="images of the real job, e.g. 1200000: the answers predict each setting's peak at "
                         "that size (default: the full count of a folder or .npy; for synthetic or demo data "
                         "the largest size measured)")
-
-
-def parse_margin(text: str) -> float:
-    """``10%`` or ``0.1`` -> 0.1."""
-    raw = str(text).strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise ConfigError(f"margin {text!r} is malformed: write 10% or 0.1") from None
-    if not math.isfinite(value) or not 0 <= value < 1:
-        raise ConfigError(f"margin {text!r} must be from 0 to below 100 %, e.g. 10%")
-    return value
 
 
 def parse_max_cv(text: str | float) -> float:

@@ -23,6 +23,7 @@ from workbench.config import (
 )
 from workbench.engine.search import SEARCH_FILE, STRATEGIES, ProbeEvent, search_batch
 from workbench.errors import ConfigError
+from workbench.types import MemoryKind
 
 _TRIAL = {f.name: f.default for f in fields(TrialConfig)}
 
@@ -44,7 +45,7 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     p.set_defaults(drift_samples=0)
 
 
-def _describe(event: ProbeEvent, kind: str) -> str:
+def _describe(event: ProbeEvent, kind: MemoryKind) -> str:
     r = event.result
     assert r is not None
     peak = r.host_peak_bytes if kind == "host" else r.gpu_peak_bytes
@@ -59,7 +60,7 @@ def _describe(event: ProbeEvent, kind: str) -> str:
     return text
 
 
-def _describe_size(event: ProbeEvent, kind: str) -> str:
+def _describe_size(event: ProbeEvent, kind: MemoryKind) -> str:
     r = event.result
     assert r is not None
     peak = r.host_peak_bytes if kind == "host" else r.gpu_peak_bytes
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("search needs a budget: give --host-budget (e.g. 2GB) and/or --gpu-budget (e.g. 8GB)")
     template = TrialConfig(model=model, data=data, pipeline=args.pipeline, precision=args.precision,
                            batch_size=1, budget=budget, timing=timing)
-    kind = "host" if budget.host_bytes else "gpu"
+    kind: MemoryKind = "host" if budget.host_bytes else "gpu"
     runs_on = executor(args)
     limits = ", ".join(f"{name} {format_bytes(b)} (probes must stay under {format_bytes(b * (1 - margin))})"
                        for name, b in (("host", budget.host_bytes), ("GPU", budget.gpu_bytes)) if b)

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from workbench.atomic import atomic_write_text
 from workbench.demo_assets import cache_dir
 from workbench.engine.launcher import worker_env
 from workbench.errors import ConfigError
@@ -73,11 +74,7 @@ def store_baseline(rss_bytes: int, key: dict[str, Any] | None = None) -> None:
     data = _read_cache()
     data[_key_id(key)] = {"rss_bytes": int(rss_bytes), "runtime": key,
                           "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    path = cache_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(cache_path(), json.dumps(data, indent=1) + "\n")
 
 
 def measure_baseline(python: str = sys.executable) -> int | None:

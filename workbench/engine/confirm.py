@@ -21,9 +21,11 @@ from workbench.analysis.memory_model import fit_line
 from workbench.analysis.peaks import budget_peak
 from workbench.config import TrialConfig, format_bytes
 from workbench.results import TrialResult
+from workbench.types import MemoryKind
 
 if TYPE_CHECKING:
-    from workbench.engine.search import ProbeEvent, SearchResult, _Search
+    from workbench.engine.bracket import Bracket
+    from workbench.engine.search import ProbeEvent, SearchResult
 
 CONFIRM_RUNS = 4  # trials the confirmation may run: the answer again, and a step down run twice
 NEAREST = 3  # measured points the local memory line is fitted through
@@ -49,7 +51,7 @@ def step_down(batch: int, worst: float, spread: float, limit: float, points: dic
     return max(lower, 1)
 
 
-def _peak(trial: TrialResult, kind: str) -> float:
+def _peak(trial: TrialResult, kind: MemoryKind) -> float:
     return float(budget_peak(trial, kind))
 
 
@@ -60,7 +62,7 @@ def confirm_answer(template: TrialConfig, probe: Probe, result: SearchResult, fi
     ``result`` (``batch_size``, ``confirmed``, ``confirmations``, ``notes``). ``fits`` judges a
     trial against every budget (the search's own rule); ``points`` are the peaks measured so far
     by batch (for the step down); ``report(trial, fits)`` is told of every run."""
-    kind = "host" if result.host_budget_bytes else "gpu"
+    kind: MemoryKind = "host" if result.host_budget_bytes else "gpu"
     batch = result.batch_size
     runs: dict[int, list[float]] = {}  # budget peaks of each batch's runs: the search's probes first
     for (b, _, p), ok in zip(result.probes, result.fits, strict=True):
@@ -117,13 +119,13 @@ def _stepped(batch: int, trial: TrialResult, peak: float, seen: list[float], lim
 
 
 
-def confirm_search(template: TrialConfig, probe: Probe, result: SearchResult, state: _Search,
+def confirm_search(template: TrialConfig, probe: Probe, result: SearchResult, state: Bracket,
                    progress: Callable[[ProbeEvent], None] | None, cancel: threading.Event | None) -> None:
     """:func:`confirm_answer` for :func:`workbench.engine.search.search_batch`: its limits and
     measured points, a ``confirm`` :class:`ProbeEvent` after each run."""
     from workbench.engine.search import ProbeEvent
 
-    kind = "host" if result.host_budget_bytes else "gpu"
+    kind: MemoryKind = "host" if result.host_budget_bytes else "gpu"
     high = state.high if state.high <= state.max_batch else None
 
     def report(trial: TrialResult, fits: bool) -> None:

@@ -22,8 +22,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol, TypeVar
 
 READY_TIMEOUT_S = 180.0
 
@@ -49,15 +50,30 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-class _SpawnedTrial:
-    def __init__(self, python: str, config: Path, result: Path, stderr: Path) -> None:
-        with stderr.open("wb") as err:
-            self.proc = subprocess.Popen(
-                [python, "-m", "workbench.trial.worker", str(config), str(result)],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=worker_env(),
-                start_new_session=True,  # its own process group: a kill takes its children too
-            )
-        self.pid = self.proc.pid
+_Why = TypeVar("_Why")  # what ``stop`` returns: a reason to give up, or None to go on waiting
+
+
+def wait_or_kill(proc: TrialProcess, step_s: float, stop: Callable[[], _Why]) -> tuple[int | None, _Why | None]:
+    """Wait for ``proc`` to end in blocking waits of at most ``step_s`` (no spinning); after each
+    wait it outlived, ask ``stop`` whether to give up. ``(exit code, None)`` when it ended by
+    itself; when ``stop`` returns a reason (a budget, a timeout, a cancel), the process and what
+    it started are killed and ``(exit code, reason)`` is returned."""
+    while True:
+        code = proc.wait(step_s)
+        if code is not None:
+            return code, None
+        why = stop()
+        if why is not None:
+            proc.kill()
+            return proc.wait(1.0), why
+
+
+class SpawnedProcess:
+    """A child started in a process group of its own (``start_new_session=True``), as a
+    :class:`TrialProcess`: a kill takes its children too."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc, self.pid = proc, proc.pid
 
     def wait(self, timeout: float) -> int | None:
         try:
@@ -85,7 +101,12 @@ class SpawnLauncher:
                cancel: threading.Event | None = None) -> TrialProcess | None:
         if cancel is not None and cancel.is_set():
             return None
-        return _SpawnedTrial(self.python, config, result, stderr)
+        with stderr.open("wb") as err:
+            return SpawnedProcess(subprocess.Popen(
+                [self.python, "-m", "workbench.trial.worker", str(config), str(result)],
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=worker_env(),
+                start_new_session=True,  # its own process group: a kill takes its children too
+            ))
 
     def close(self) -> None:
         pass
@@ -136,7 +157,7 @@ class ForkServer:
         self.proc: subprocess.Popen | None = None
         self._buf = b""
         self._busy = threading.Lock()  # held from a trial's launch until its exit is known
-        self._log = None
+        self._log: IO[bytes] | None = None  # the server's stderr
 
     # -- the server process ------------------------------------------------------------------
     def _release(self) -> None:

@@ -11,8 +11,6 @@ imports TensorFlow through it.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +20,7 @@ from typing import Any
 
 from workbench import demo_assets
 from workbench.config import DataSpec, ModelSpec
-from workbench.engine.launcher import worker_env
+from workbench.engine.launcher import SpawnedProcess, wait_or_kill, worker_env
 from workbench.engine.preflight import check_data_spec, check_model_spec
 from workbench.errors import WorkbenchError
 
@@ -53,25 +51,24 @@ def prepare(model: ModelSpec, data: DataSpec, *, python: str = sys.executable,
         return demo_assets.model_record() if need_model else None
     what = "demo" if need_model else "demo-data"
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
+        proc = SpawnedProcess(subprocess.Popen(
             [python, "-m", "workbench.trial.prepare", what], stdout=log, stderr=log,
             env=worker_env(), stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+        ))
         deadline = time.monotonic() + PREPARE_TIMEOUT_S
-        while True:
-            try:
-                proc.wait(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if (cancel is not None and cancel.is_set()) or time.monotonic() > deadline:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                if cancel is not None and cancel.is_set():
-                    return None
-                raise WorkbenchError(f"preparing the demo {what} took over {PREPARE_TIMEOUT_S:g} s")
-        if proc.returncode != 0:
+
+        def stop() -> str | None:
+            if cancel is not None and cancel.is_set():
+                return "cancel"
+            return "timeout" if time.monotonic() > deadline else None
+
+        code, why = wait_or_kill(proc, 0.2, stop)
+        if why == "cancel":
+            return None
+        if why == "timeout":
+            raise WorkbenchError(f"preparing the demo {what} took over {PREPARE_TIMEOUT_S:g} s")
+        if code != 0:
             log.seek(0)
             tail = log.read().decode("utf-8", "replace").strip()[-2000:]
-            raise WorkbenchError(f"preparing the {what} failed (exit code {proc.returncode}):\n{tail}")
+            raise WorkbenchError(f"preparing the {what} failed (exit code {code}):\n{tail}")
     return demo_assets.model_record() if need_model else None

@@ -24,11 +24,12 @@ import psutil
 
 from workbench.config import SweepConfig, TrialConfig
 from workbench.engine.executors import Executor, Finished, LocalExecutor
-from workbench.engine.launcher import ForkServer, SpawnLauncher, default_launcher
+from workbench.engine.launcher import ForkServer, SpawnLauncher, default_launcher, wait_or_kill
 from workbench.engine.lock import folder_lock
 from workbench.errors import WorkbenchError
 from workbench.plan import expand
 from workbench.results import ResultStore, Status, TrialResult
+from workbench.types import KilledBy, TrialEventKind
 
 MIB = 2**20
 STDERR_TAIL_CHARS = 3000
@@ -43,7 +44,7 @@ class TrialEvent:
     way: see ``result.status``) or ``skip`` (already in the results file: resumed).
     """
 
-    kind: str
+    kind: TrialEventKind
     index: int  # 0-based position in the sweep
     total: int
     trial: TrialConfig
@@ -137,29 +138,24 @@ def _run_in(workdir: Path, cfg: TrialConfig, cancel: threading.Event | None,
     config_path, result_path, stderr_path = workdir / "config.json", workdir / "result.json", workdir / "stderr.txt"
     config_path.write_text(json.dumps(cfg.to_dict()))
     budget, timeout = cfg.budget.host_bytes, cfg.budget.timeout_s
-    killed_by: str | None = None
     seen_rss = 0
     t0 = time.monotonic()
     proc = launcher.launch(config_path, result_path, stderr_path, cancel=cancel)
     if proc is None:  # cancelled before the trial started
         return None
     watch = _MemoryWatch(proc.pid)
-    while True:
-        code = proc.wait(poll_interval_s)  # blocks up to the interval: no spinning
-        if code is not None:
-            break
+
+    def over() -> KilledBy | None:
+        nonlocal seen_rss
         rss = watch.rss()
         seen_rss = max(seen_rss, rss)
         if budget and rss > budget:
-            killed_by = "budget"
-        elif timeout and time.monotonic() - t0 > timeout:
-            killed_by = "timeout"
-        elif cancel is not None and cancel.is_set():
-            killed_by = "cancel"
-        if killed_by:
-            proc.kill()
-            code = proc.wait(1.0)
-            break
+            return "budget"
+        if timeout and time.monotonic() - t0 > timeout:
+            return "timeout"
+        return "cancel" if cancel is not None and cancel.is_set() else None
+
+    code, killed_by = wait_or_kill(proc, poll_interval_s, over)
     wall = time.monotonic() - t0
     if killed_by == "cancel":
         return None
@@ -182,7 +178,7 @@ def _read_result(path: Path, cfg: TrialConfig) -> TrialResult:
     return TrialResult.for_trial(cfg)
 
 
-def _classify(result: TrialResult, code: int, killed_by: str | None, seen_rss: int,
+def _classify(result: TrialResult, code: int | None, killed_by: KilledBy | None, seen_rss: int,
               cfg: TrialConfig, wrote_result: bool) -> None:
     """Decide the status of a trial from how its process ended."""
     if killed_by == "budget":

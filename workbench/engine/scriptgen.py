@@ -26,6 +26,7 @@ from typing import Any
 from workbench import __version__
 from workbench.config import DataSpec, TrialConfig, format_bytes
 from workbench.errors import ConfigError
+from workbench.results import is_ok, load_results
 
 _PACKAGE = Path(__file__).resolve().parents[1]  # the workbench package folder
 TEMPLATE = _PACKAGE / "trial" / "job_template.py"  # read as text, never imported here
@@ -98,16 +99,17 @@ def copied_source(template: str) -> str:
     tree = ast.parse(template)
     chunks: list[str] = []
     for node in tree.body:
-        if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("workbench")):
+        if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("workbench"):
             continue
-        module_path = _PACKAGE.joinpath(*node.module.split(".")[1:]).with_suffix(".py")
+        module = node.module or ""
+        module_path = _PACKAGE.joinpath(*module.split(".")[1:]).with_suffix(".py")
         source = module_path.read_text(encoding="utf-8")
         defs = _top_level(ast.parse(source))
         for alias in node.names:
             if alias.name not in defs:
-                raise RuntimeError(f"{node.module}.{alias.name} is not a top-level definition to copy")
+                raise RuntimeError(f"{module}.{alias.name} is not a top-level definition to copy")
             segment = ast.get_source_segment(source, defs[alias.name])
-            chunks.append(f"# copied: {node.module}.{alias.name}\n{segment}\n")
+            chunks.append(f"# copied: {module}.{alias.name}\n{segment}\n")
     return "\n\n".join(chunks)
 
 
@@ -164,10 +166,8 @@ def render_script(cfg: TrialConfig, output: str, *, target_images: int | None = 
 def measured_peak(results_dir: str | os.PathLike[str], cfg: TrialConfig, images: int) -> tuple[float, int | None, Any]:
     """(host peak, images, results table) of the ok trial of this setting in a results folder:
     the one at ``images`` if measured, else the one at the most images; NaN when none."""
-    from workbench.results import load_results
-
     df = load_results(results_dir)
-    rows = df[(df["status"].astype(str) == "ok") & (df["model"] == cfg.model.label)
+    rows = df[is_ok(df) & (df["model"] == cfg.model.label)
               & (df["dataset"] == cfg.data.label) & (df["pipeline"] == cfg.pipeline)
               & (df["precision"] == cfg.precision) & (df["batch_size"] == cfg.batch_size)]
     if cfg.model.image_size is not None and "image_height" in rows:

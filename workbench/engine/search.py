@@ -28,24 +28,23 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from workbench.analysis.memory_model import fit_line, max_batch_for_budget
-from workbench.analysis.peaks import budget_peak
+from workbench.atomic import atomic_write_text
 from workbench.config import Budget, TrialConfig
 from workbench.engine import search_target
 from workbench.engine.baseline import check_host_budget
+from workbench.engine.bracket import Bracket, budget_peaks
 from workbench.engine.confirm import confirm_search
 from workbench.engine.executors import Executor, run_one
 from workbench.engine.lock import folder_lock
 from workbench.engine.preflight import check_out_dir
+from workbench.engine.search_target import Probe
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.results import ResultStore, Status, TrialResult
+from workbench.parsing import check_margin
+from workbench.results import ResultStore, Status, TrialResult, json_value
+from workbench.types import STRATEGIES, LimitedBy, MemoryKind, ProbeEventKind, SearchStrategy
 
 SEARCH_FILE = "search.json"
-STRATEGIES = ("model", "doubling")
-NEAREST = 3  # measured points the local memory model is fitted through
-END_GAME = 4  # with this few probes left and a bracket still wide, only bisect
 
-Probe = Callable[[TrialConfig], "TrialResult | None"]
 
 
 @dataclass
@@ -55,7 +54,7 @@ class ProbeEvent:
     measuring how memory grows with the number of images (a search for a target size);
     ``confirm`` after each run of the answer again (``result``, ``fits``)."""
 
-    kind: str
+    kind: ProbeEventKind
     index: int  # 0-based probe number
     batch_size: int
     result: TrialResult | None = None
@@ -84,8 +83,8 @@ class SearchResult:
     margin: float = 0.1
     max_batch: int = 4096
     n_probes: int = 0
-    limited_by: str = "budget"
-    strategy: str = "model"
+    limited_by: LimitedBy = "budget"
+    strategy: SearchStrategy = "model"
     fits: list[bool] = field(default_factory=list)
     cancelled: bool = False
     notes: list[str] = field(default_factory=list)
@@ -96,9 +95,6 @@ class SearchResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN peaks become null)."""
-        def plain(v: float) -> float | None:
-            return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
-
         return {
             "batch_size": self.batch_size,
             "host_budget_bytes": self.host_budget_bytes,
@@ -110,7 +106,7 @@ class SearchResult:
             "strategy": self.strategy,
             "cancelled": self.cancelled,
             "probes": [
-                {"batch_size": b, "status": s, "peak_bytes": plain(p), "fits": f}
+                {"batch_size": b, "status": s, "peak_bytes": json_value(p), "fits": f}
                 for (b, s, p), f in zip(self.probes, self.fits, strict=True)
             ],
             "notes": list(self.notes),
@@ -121,124 +117,11 @@ class SearchResult:
         }
 
 
-def _peaks(result: TrialResult) -> dict[str, float]:
-    """The budget peaks (the larger of one pass and all passes): what a probe must fit under."""
-    return {"host": budget_peak(result, "host"), "gpu": budget_peak(result, "gpu")}
-
-
-def _exact(result: TrialResult) -> bool:
-    """A peak that was measured, not a lower bound seen by the parent when it killed the trial."""
-    if result.status is Status.OK:
-        return True
-    return result.status is Status.OVER_BUDGET and result.host_peak_method != "sampled_by_parent"
-
-
-class _Search:
-    """The bracket and the measured points; chooses the next batch size."""
-
-    def __init__(self, limits: dict[str, float], max_batch: int, margin: float, strategy: str) -> None:
-        self.limits, self.max_batch, self.margin, self.strategy = limits, max_batch, margin, strategy
-        self.low, self.high = 0, max_batch + 1
-        self.points: dict[str, dict[int, float]] = {k: {} for k in limits}  # measured peaks
-        self.bounds: dict[str, dict[int, float]] = {k: {} for k in limits}  # lower bounds
-        self.slow_steps = 0  # model-guided probes in a row that did not halve the bracket
-        self.bisect_next = False
-        self.crept = False
-
-    def fits(self, result: TrialResult) -> bool:
-        peaks = _peaks(result)
-        if result.status is Status.OK:
-            for kind in self.limits:
-                if not math.isfinite(peaks[kind]):
-                    what = "GPU memory" if kind == "gpu" else "host memory"
-                    raise WorkbenchError(
-                        f"{what} was not measured at batch {result.batch_size}, so the "
-                        f"{kind} budget cannot be checked" + (" (no GPU here: drop --gpu-budget)" if kind == "gpu" else "")
-                    )
-        ok = result.status is Status.OK and all(peaks[k] <= lim for k, lim in self.limits.items())
-        for kind in self.limits:
-            if math.isfinite(peaks[kind]):
-                target = self.points if _exact(result) else self.bounds
-                target[kind][result.batch_size] = peaks[kind]
-        return ok
-
-    def update(self, batch: int, fits: bool, why: str) -> None:
-        width = self.high - self.low
-        if fits:
-            self.low = max(self.low, batch)
-        else:
-            self.high = min(self.high, batch)
-        # A confirmation that fitted means the model keeps under-guessing: do not creep by one.
-        self.crept = why == "confirm" and fits
-        # Two model steps in a row that did not halve the bracket: bisect once.
-        if why == "model":
-            self.slow_steps = self.slow_steps + 1 if (self.high - self.low) * 2 > width else 0
-            self.bisect_next = self.slow_steps >= 2
-            if self.bisect_next:
-                self.slow_steps = 0
-
-    def noisy(self) -> bool:
-        """Run-to-run noise shows: a larger batch measured a lower peak than a smaller one."""
-        for pts in self.points.values():
-            peaks = [pts[b] for b in sorted(pts)]
-            if any(later < earlier for earlier, later in zip(peaks, peaks[1:], strict=False)):
-                return True
-        return False
-
-    @property
-    def done(self) -> bool:
-        return self.high - self.low <= 1
-
-    def _predict(self) -> int | None:
-        """The model's largest fitting batch: the tightest over the budgeted resources.
-
-        A line fitted through the measured points whose peaks lie nearest the limit (so it
-        refines itself as probes close in); with a single measured point, a peak seen when a
-        trial was stopped at the budget stands in as a lower bound for the second. A line that
-        does not rise (noise between close batches) says nothing: no guess.
-        """
-        guesses = []
-        for kind, limit in self.limits.items():
-            pts = dict(self.points[kind])
-            if len(pts) == 1:
-                above = sorted(b for b in self.bounds[kind] if b >= self.high)
-                if above:
-                    pts[above[0]] = self.bounds[kind][above[0]]
-            near = sorted(pts, key=lambda b: (abs(pts[b] - limit), b))[:NEAREST]
-            fixed, per_image, _ = fit_line(near, [pts[b] for b in near])
-            if not per_image > 0:
-                return None
-            # The limit already has the margin taken off: predict against it with no more margin.
-            guesses.append(max_batch_for_budget(fixed, per_image, limit, 0.0, cap=self.max_batch))
-        return min(guesses) if guesses else None
-
-    def next_batch(self, probes_left: int) -> tuple[int, str]:
-        """The batch to probe next and why: ``first``, ``model``, ``confirm``, ``grow``, ``bisect``."""
-        if self.low == 0:
-            return 1, "first"  # batch 1 first: the fixed part, and "nothing fits" in one probe
-        if (probes_left <= END_GAME and self.high <= self.max_batch and self.noisy()
-                and (self.high - self.low - 1).bit_length() >= probes_left):
-            # Noisy peaks and few probes left for a wide bracket: halving ends tightest.
-            return (self.low + self.high) // 2, "bisect"
-        guess = self._predict() if self.strategy == "model" and not self.bisect_next else None
-        if guess is not None and guess <= self.low and not self.crept:
-            return self.low + 1, "confirm"  # the model says low is the answer: try one more
-        if guess is not None and self.low < guess < self.high:
-            return guess, "model"
-        self.bisect_next = False
-        if self.high > self.max_batch:  # nothing has failed yet: grow
-            jump = self.strategy == "model" and self.low == 1
-            step = math.isqrt(self.max_batch) if jump else 2 * self.low
-            return min(max(step, self.low + 1), self.max_batch), "grow"
-        return (self.low + self.high) // 2, "bisect"
-
-
 def _check(template: TrialConfig, host: int | None, gpu: int | None, margin: float,
-           max_batch: int, strategy: str) -> None:
+           max_batch: int, strategy: SearchStrategy) -> None:
     if not host and not gpu:
         raise ConfigError("search needs a budget: give a host budget (--host-budget 2GB) and/or a GPU budget (--gpu-budget 8GB)")
-    if not isinstance(margin, int | float) or not 0 <= margin < 1:
-        raise ConfigError(f"margin {margin!r} must be a fraction from 0 to below 1, e.g. 0.1 for 10 %")
+    check_margin(margin)
     if isinstance(max_batch, bool) or int(max_batch) < 1:
         raise ConfigError(f"max batch {max_batch!r} must be a whole number of 1 or more")
     if strategy not in STRATEGIES:
@@ -310,7 +193,7 @@ def search_batch(
     progress: Callable[[ProbeEvent], None] | None = None,
     cancel: threading.Event | None = None,
     probe: Probe | None = None,
-    strategy: str = "model",
+    strategy: SearchStrategy = "model",
     max_probes: int | None = None,
     allow_other_machine: bool = False,
     executor: Executor | None = None,
@@ -347,7 +230,7 @@ def search_batch(
     budget = Budget(host_bytes=host_budget_bytes, gpu_bytes=gpu_budget_bytes,
                     timeout_s=template.budget.timeout_s)
     host_budget_bytes, gpu_budget_bytes = budget.host_bytes, budget.gpu_bytes  # whole bytes
-    limits = {}
+    limits: dict[MemoryKind, float] = {}
     if host_budget_bytes:
         limits["host"] = host_budget_bytes * (1 - margin)
     if gpu_budget_bytes:
@@ -381,21 +264,21 @@ def search_batch(
     return result
 
 
-def _probe_until_done(template: TrialConfig, probe: Probe, result: SearchResult, limits: dict[str, float],
+def _probe_until_done(template: TrialConfig, probe: Probe, result: SearchResult, limits: dict[MemoryKind, float],
                       sizes: tuple[int | None, int | None], max_probes: int,
                       progress: Callable[[ProbeEvent], None] | None,
-                      cancel: threading.Event | None) -> tuple[_Search, Probe]:
+                      cancel: threading.Event | None) -> tuple[Bracket, Probe]:
     """Run probes until the bracket closes, the cap, or a cancel; record each in ``result``.
     Returns the bracket and the probe used (judged at the target size, when there is one).
     ``sizes`` are the (target, sample) dataset sizes: above the sample, how memory grows with N
     is measured first and each probe is judged at the target (:mod:`.search_target`)."""
     notes, max_batch, (target, sample) = result.notes, result.max_batch, sizes
-    peak_kind = "host" if result.host_budget_bytes else "gpu"
+    peak_kind: MemoryKind = "host" if result.host_budget_bytes else "gpu"
     growth, limits, probe = search_target.start(  # the N term first, when the target is above the sample
         template, probe, target, sample, limits, notes, cancel=cancel,
         report=lambda i, trial: progress(ProbeEvent("size", i, trial.batch_size, trial)) if progress else None)
     result.cancelled = growth is not None and growth.cancelled
-    state = _Search(limits, max_batch, result.margin, result.strategy)
+    state = Bracket(limits, max_batch, result.strategy)
     while not state.done and not result.cancelled and (growth is None or growth.finished):
         if len(result.probes) >= max_probes:
             notes.append(f"stopped after {max_probes} probes with the largest batch between {state.low} "
@@ -407,7 +290,7 @@ def _probe_until_done(template: TrialConfig, probe: Probe, result: SearchResult,
         batch, why = state.next_batch(max_probes - len(result.probes))
         index = len(result.probes)
         if progress:
-            progress(ProbeEvent("start", index, batch, low=state.low, high=_high(state)))
+            progress(ProbeEvent("start", index, batch, low=state.low, high=state.smallest_failed()))
         trial = probe(replace(template, batch_size=batch))
         if trial is None:  # cancelled mid-probe: nothing half-measured counts
             result.cancelled = True
@@ -418,10 +301,10 @@ def _probe_until_done(template: TrialConfig, probe: Probe, result: SearchResult,
         if trial.status in (Status.ERROR, Status.TIMEOUT):
             notes.append(f"batch {batch} ended with {trial.status} ({trial.error}); counted as not fitting")
         state.update(batch, fits, why)
-        result.probes.append((batch, str(trial.status), _peaks(trial)[peak_kind]))
+        result.probes.append((batch, str(trial.status), budget_peaks(trial)[peak_kind]))
         result.fits.append(fits)
         if progress:
-            progress(ProbeEvent("end", index, batch, trial, fits, state.low, _high(state)))
+            progress(ProbeEvent("end", index, batch, trial, fits, state.low, state.smallest_failed()))
     result.batch_size = state.low
     result.n_probes = len(result.probes)
     result.target = search_target.summary(growth, target, state.low, result.probes, peak_kind)
@@ -433,18 +316,10 @@ def _probe_until_done(template: TrialConfig, probe: Probe, result: SearchResult,
     return state, probe
 
 
-def _high(state: _Search) -> int | None:
-    return state.high if state.high <= state.max_batch else None
-
-
 def write_search(result: SearchResult, out_dir: str | os.PathLike[str]) -> Path:
     """Write ``out_dir/search.json`` (replacing an earlier answer)."""
-    path = Path(out_dir) / SEARCH_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)  # never a half-written answer
-    return path
+    text = json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
+    return atomic_write_text(Path(out_dir) / SEARCH_FILE, text)  # never a half-written answer
 
 
 def read_search(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:

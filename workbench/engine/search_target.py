@@ -37,7 +37,8 @@ from workbench.analysis.target import reach
 from workbench.config import TrialConfig, format_bytes
 from workbench.engine.targets import MIN_SAMPLE, replace_count, resolve_target, sample_size
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.results import Status, TrialResult
+from workbench.results import Status, TrialResult, json_value
+from workbench.types import MemoryKind
 
 GROWTH_BATCH = 1
 PARTS = (4, 2, 1)  # the sample's quarter, half and whole
@@ -73,12 +74,12 @@ class Growth:
     target_images: int
     sample_images: int
     sizes: list[int] = field(default_factory=list)
-    peaks: dict[str, list[float]] = field(default_factory=dict)  # budget peak per kind, per size
+    peaks: dict[MemoryKind, list[float]] = field(default_factory=dict)  # budget peak per kind, per size
     statuses: list[str] = field(default_factory=list)
     sample_trial: TrialResult | None = None  # batch 1 on the whole sample: the search's first probe
     cancelled: bool = False
 
-    def per_image(self, kind: str) -> float:
+    def per_image(self, kind: MemoryKind) -> float:
         """The slope of the budget peak over the sizes (bytes per image of the dataset); NaN
         when a size did not finish or the peak was not measured."""
         peaks = self.peaks.get(kind, [])
@@ -86,14 +87,14 @@ class Growth:
             return math.nan
         return fit_line(self.sizes, peaks)[1]
 
-    def miss(self, kind: str) -> float:
+    def miss(self, kind: MemoryKind) -> float:
         """The largest miss of the line through the size trials (their run-to-run noise)."""
         fixed, slope, _ = fit_line(self.sizes, self.peaks.get(kind, []))
         if not math.isfinite(slope):
             return math.nan
         return float(np.max(np.abs(np.asarray(self.peaks[kind]) - (fixed + slope * np.asarray(self.sizes)))))
 
-    def added(self, kind: str) -> float:
+    def added(self, kind: MemoryKind) -> float:
         """What the predicted peak at N adds to the sample's (never below 0: memory that did not
         grow measurably is taken as flat, and said so)."""
         slope = self.per_image(kind)
@@ -103,12 +104,12 @@ class Growth:
     def finished(self) -> bool:
         return all(s == Status.OK.value for s in self.statuses)
 
-    def lowered(self, limits: dict[str, float]) -> dict[str, float]:
+    def lowered(self, limits: dict[MemoryKind, float]) -> dict[MemoryKind, float]:
         """Each limit less the growth from the sample to N: a probe on the sample under the
         lowered limit is predicted to stay under the real limit at N."""
         return {kind: limit - self.added(kind) for kind, limit in limits.items()}
 
-    def notes(self, kinds: list[str]) -> list[str]:
+    def notes(self, kinds: list[MemoryKind]) -> list[str]:
         """What was measured, in words."""
         sizes = ", ".join(f"{n:,}" for n in self.sizes[:-1]) + f" and {self.sizes[-1]:,}"
         if not self.finished:
@@ -129,20 +130,17 @@ class Growth:
         out.append(reach(self.target_images, self.sizes))
         return out
 
-    def to_dict(self, kinds: list[str]) -> dict[str, Any]:
+    def to_dict(self, kinds: list[MemoryKind]) -> dict[str, Any]:
         """JSON-ready (NaN becomes None)."""
-        def plain(v: float) -> float | None:
-            return None if not math.isfinite(v) else float(v)
-
         return {"target_images": self.target_images, "sample_images": self.sample_images,
                 "growth_batch": GROWTH_BATCH, "sizes": list(self.sizes), "statuses": list(self.statuses),
-                "peaks": {k: [plain(v) for v in self.peaks.get(k, [])] for k in kinds},
-                "per_dataset_image_bytes": {k: plain(self.per_image(k)) for k in kinds},
-                "added_bytes": {k: plain(self.added(k)) for k in kinds},
+                "peaks": {k: [json_value(v) for v in self.peaks.get(k, [])] for k in kinds},
+                "per_dataset_image_bytes": {k: json_value(self.per_image(k)) for k in kinds},
+                "added_bytes": {k: json_value(self.added(k)) for k in kinds},
                 "reach": reach(self.target_images, self.sizes)}
 
 
-def measure_growth(template: TrialConfig, probe: Probe, target: int, sample: int, kinds: list[str], *,
+def measure_growth(template: TrialConfig, probe: Probe, target: int, sample: int, kinds: list[MemoryKind], *,
                    report: Callable[[int, TrialResult], None] | None = None,
                    cancel: threading.Event | None = None) -> Growth:
     """Run batch 1 at a quarter, a half and the whole of the sample (``template`` is on the
@@ -171,8 +169,8 @@ def measure_growth(template: TrialConfig, probe: Probe, target: int, sample: int
 
 
 def start(template: TrialConfig, probe: Probe, target: int | None, sample: int | None,
-          limits: dict[str, float], notes: list[str], *, report: Callable[[int, TrialResult], None],
-          cancel: threading.Event | None = None) -> tuple[Growth | None, dict[str, float], Probe]:
+          limits: dict[MemoryKind, float], notes: list[str], *, report: Callable[[int, TrialResult], None],
+          cancel: threading.Event | None = None) -> tuple[Growth | None, dict[MemoryKind, float], Probe]:
     """Before the probes: when the target is above the sample, measure the growth with N and
     return it, the limits lowered by it and the probe that reuses the batch-1 trial on the
     sample (``notes`` get what was measured). Otherwise ``(None, limits, probe)`` unchanged."""
@@ -199,7 +197,7 @@ def reusing(probe: Probe, done: TrialResult | None) -> Probe:
 
 
 def summary(growth: Growth | None, target: int | None, batch: int, probes: list[tuple[int, str, float]],
-            kind: str) -> dict[str, Any]:
+            kind: MemoryKind) -> dict[str, Any]:
     """``SearchResult.target``: what the search measured for the target and the answer's peak
     there (its peak on the sample plus the growth); empty without a target."""
     if target is None:
@@ -210,5 +208,5 @@ def summary(growth: Growth | None, target: int | None, batch: int, probes: list[
     measured = next((p for b, _, p in probes if b == batch), math.nan)
     predicted = measured + growth.added(kind) if batch > 0 else math.nan
     return {**growth.to_dict(kinds), "answer": {
-        "batch_size": batch, "measured_peak_bytes": None if not math.isfinite(measured) else measured,
-        "predicted_peak_bytes": None if not math.isfinite(predicted) else predicted}}
+        "batch_size": batch, "measured_peak_bytes": json_value(measured),
+        "predicted_peak_bytes": json_value(predicted)}}

@@ -18,11 +18,13 @@ import numpy as np
 import pandas as pd
 
 from workbench.analysis.compare import FIGURES, SETTING, Comparison, load_comparison
+from workbench.atomic import atomic_write_text
 from workbench.render.columns import COLUMNS, REPORT, table_data
 from workbench.render.figures import data_uri, figure_png
 from workbench.render.plots import PRECISION_STYLES, _batch_axis, _legend, byte_unit, new_axes
 from workbench.render.report import environment_section
 from workbench.render.templating import render
+from workbench.results import ok_trials
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -38,7 +40,7 @@ def compare_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, column: str = 
     from matplotlib import colormaps
 
     ax = new_axes(ax)
-    ok = df[df["status"].astype(str) == "ok"]
+    ok = ok_trials(df)
     runs = list(dict.fromkeys(df["run"]))
     cmap = colormaps["tab10"]
     is_bytes = column.endswith("_bytes")
@@ -128,9 +130,4 @@ def write_compare_report(folders: list[str | os.PathLike[str]], path: str | os.P
     and the comparison."""
     cmp = load_comparison(folders)
     out = Path(path) if path is not None else Path(COMPARE_FILE)
-    html = build_compare_report(cmp, title=title)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
-    return out, cmp
+    return atomic_write_text(out, build_compare_report(cmp, title=title)), cmp

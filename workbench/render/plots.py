@@ -21,8 +21,11 @@ from workbench.analysis import fit_memory_model, pareto_frontier
 from workbench.analysis.memory_model import peak_at
 from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
 from workbench.analysis.spread import aggregate_repeats
+from workbench.results import is_ok, ok_trials
+from workbench.types import MEMORY_KINDS, MemoryKind
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
     from matplotlib.axes import Axes
 
     from workbench.analysis import Recommendation
@@ -104,8 +107,8 @@ def _failures(ax: Axes, df: pd.DataFrame, y: pd.Series | None = None) -> None:
             continue
         values = y.loc[rows.index].astype(float) if y is not None else pd.Series(np.nan, index=rows.index)
         known = np.isfinite(values)
-        style = dict(linestyle="none", marker=marker, color=colour, markersize=9,
-                     markeredgecolor="black", zorder=5)
+        style: dict[str, Any] = dict(linestyle="none", marker=marker, color=colour, markersize=9,
+                                     markeredgecolor="black", zorder=5)
         label = f"{text} ({status})"
         if known.any():
             ax.plot(rows["batch_size"][known], values[known], label=label, gid=f"failed:{status}", **style)
@@ -151,7 +154,7 @@ def throughput_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax = new_axes(ax)
     df = aggregate_repeats(at_largest_size(df))  # one size a curve: points of different sizes are not one line
     for label, part, style in _series(df):
-        ok = part[part["status"].astype(str) == "ok"]
+        ok = ok_trials(part)
         ax.plot(ok["batch_size"], ok["throughput_ips"], label=label, **style)
         _spread_bars(ax, ok, label, style["color"])
     _failures(ax, df)
@@ -163,7 +166,7 @@ def throughput_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def memory_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "host",
+def memory_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, kind: MemoryKind = "host",
                     budget_bytes: float | None = None, margin: float | None = None) -> Axes:
     """The budget peak of host (or GPU) memory against batch size (what a budget is checked
     against: the larger of the one-pass and all-passes peaks), with the budget as a line (and,
@@ -172,7 +175,7 @@ def memory_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "ho
     When the trials ran at several dataset sizes, the largest is drawn (memory grows with the
     number of images, so one curve holds one size; the largest is the nearest to the real job
     and where the budget bites first) and the title says so."""
-    if kind not in ("host", "gpu"):
+    if kind not in MEMORY_KINDS:
         raise ValueError(f"kind {kind!r}: use 'host' or 'gpu'")
     ax = new_axes(ax)
     sizes, df = dataset_sizes(df), aggregate_repeats(at_largest_size(df))  # runs of a setting: the larger peak
@@ -187,7 +190,7 @@ def memory_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "ho
         return ax
     unit, div = byte_unit([*values, budget_bytes or np.nan])
     for label, part, style in _series(df):
-        ok = part[part["status"].astype(str) == "ok"]
+        ok = ok_trials(part)
         ax.plot(ok["batch_size"], values.loc[ok.index] / div, label=label, **style)
     _failures(ax, df, values / div)
     _budget_lines(ax, budget_bytes, margin, unit, div)
@@ -205,7 +208,7 @@ def _budget_lines(ax: Axes, budget_bytes: float | None, margin: float | None, un
                        label=f"budget less {margin * 100:g} % margin", gid="margin")
 
 
-def _n_series(df: pd.DataFrame, values: pd.Series, kind: str, target: int | None,
+def _n_series(df: pd.DataFrame, values: pd.Series, kind: MemoryKind, target: int | None,
               batch_size: int | None) -> list[dict[str, Any]]:
     """Per series: the batch drawn, its measured points, the fitted row and the peak at the target."""
     fits = fit_memory_model(df, kind=kind)
@@ -224,7 +227,7 @@ def _n_series(df: pd.DataFrame, values: pd.Series, kind: str, target: int | None
     return out
 
 
-def memory_vs_images(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "host",
+def memory_vs_images(df: pd.DataFrame, *, ax: Axes | None = None, kind: MemoryKind = "host",
                      target_images: int | None = None, budget_bytes: float | None = None,
                      margin: float | None = None, batch_size: int | None = None) -> Axes:
     """The budget peak against the number of images N, one line per series at one batch size.
@@ -237,14 +240,14 @@ def memory_vs_images(df: pd.DataFrame, *, ax: Axes | None = None, kind: str = "h
     A series whose N term was not measured (one size) gets no line beyond its points, and the
     axes say that its peak at the target cannot be predicted. Log x when N spans 20x or more.
     """
-    if kind not in ("host", "gpu"):
+    if kind not in MEMORY_KINDS:
         raise ValueError(f"kind {kind!r}: use 'host' or 'gpu'")
     ax = new_axes(ax)
     what = "host" if kind == "host" else "GPU"
     df = df.reset_index(drop=True)  # rows are matched by index below: results joined from two runs repeat it
     values = budget_peak(df, kind)
     images = pd.to_numeric(df["images"], errors="coerce") if "images" in df else pd.Series(np.nan, index=df.index)
-    ok = df[(df["status"].astype(str) == "ok") & np.isfinite(values) & (images > 0)]
+    ok = df[is_ok(df) & np.isfinite(values) & (images > 0)]
     ax.set_xlabel("images in the dataset (N)")
     ax.set_title(f"Peak {what} memory vs number of images")
     if ok.empty:
@@ -300,10 +303,10 @@ def pareto_plot(df: pd.DataFrame, *, ax: Axes | None = None, recommendation: Rec
     recommendation marked."""
     ax = new_axes(ax)
     df = aggregate_repeats(at_largest_size(df))
-    ok = df[df["status"].astype(str) == "ok"]
+    ok = ok_trials(df)
     unit, div = byte_unit(ok[memory_col])
     for label, part, style in _series(df):
-        part = part[part["status"].astype(str) == "ok"]
+        part = ok_trials(part)
         ax.plot(part[memory_col] / div, part["throughput_ips"], label=label, alpha=0.8,
                 **{**style, "linestyle": "none"})
     front = pareto_frontier(df, memory_col=memory_col)
@@ -329,7 +332,7 @@ def latency_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     df = at_largest_size(df)
     series = _series(df)
     for label, part, style in series:
-        ok = part[part["status"].astype(str) == "ok"]
+        ok = ok_trials(part)
         for column, name, width in PERCENTILES:
             if column in ok:
                 ax.plot(ok["batch_size"], ok[column] * 1e3, color=style["color"], marker=style["marker"],
@@ -341,7 +344,7 @@ def latency_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.set_ylim(bottom=0)
     ax.set_title("Latency percentiles (p50 bold, p90, p99 thinner)")
     # One legend entry per series and per percentile, not their product.
-    handles = [Line2D([], [], label=label, **style) for label, _, style in series]
+    handles: list[Artist] = [Line2D([], [], label=label, **style) for label, _, style in series]
     handles += [Line2D([], [], color="0.3", linewidth=width, label=name) for _, name, width in PERCENTILES]
     handles += [h for h, lab in zip(*ax.get_legend_handles_labels(), strict=True) if not lab.startswith("_")]
     if series:
@@ -356,7 +359,7 @@ def drift_by_precision(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     difference from float32 is written above it.
     """
     ax = new_axes(ax)
-    ok = df[df["status"].astype(str) == "ok"]
+    ok = ok_trials(df)
     stats = ok.groupby("precision", sort=False).agg(
         top1=("top1_agreement", "mean"), accuracy=("accuracy", "mean"), drift=("drift_max_abs", "max"))
     order = [p for p in ("float32", "mixed_float16", "mixed_bfloat16") if p in stats.index]

@@ -27,6 +27,7 @@ from workbench.analysis import (
     spread_notes,
 )
 from workbench.analysis.target import max_batch_line, series_at, settings_at
+from workbench.atomic import atomic_write_text
 from workbench.config import format_bytes
 from workbench.engine.search import read_search
 from workbench.engine.targets import target_for_results
@@ -34,6 +35,7 @@ from workbench.render import plots
 from workbench.render.columns import REPORT, is_missing, table_data
 from workbench.render.figures import data_uri, figure_png
 from workbench.render.templating import render
+from workbench.types import Objective
 
 REPORT_FILE = "report.html"
 
@@ -75,7 +77,7 @@ def header_section(df: pd.DataFrame, title: str | None) -> dict[str, Any]:
             "counts": {"total": len(df), **statuses}}
 
 
-def budgets_section(host_budget: int | None, gpu_budget: int | None, margin: float, objective: str,
+def budgets_section(host_budget: int | None, gpu_budget: int | None, margin: float, objective: Objective,
                     note: str | None) -> dict[str, Any]:
     """What the recommendation was asked for; ``note`` says where the budget came from."""
     return {"host": _fmt(format_bytes)(host_budget), "gpu": _fmt(format_bytes)(gpu_budget),
@@ -209,7 +211,7 @@ def environment_section(env: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def report_data(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_budget_bytes: int | None = None,
-                objective: str = "throughput", title: str | None = None, margin: float = 0.1,
+                objective: Objective = "throughput", title: str | None = None, margin: float = 0.1,
                 search: dict[str, Any] | None = None, budget_note: str | None = None,
                 target_images: int | None = None) -> dict[str, Any]:
     """Everything the template shows, as plain values (strings, lists, dicts), one key per section.
@@ -240,7 +242,7 @@ def report_data(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_b
 
 
 def build_report(df: pd.DataFrame, *, host_budget_bytes: int | None = None, gpu_budget_bytes: int | None = None,
-                 objective: str = "throughput", title: str | None = None, margin: float = 0.1,
+                 objective: Objective = "throughput", title: str | None = None, margin: float = 0.1,
                  search: dict[str, Any] | None = None, budget_note: str | None = None,
                  target_images: int | None = None) -> str:
     """The report as one standalone HTML string (plots inline, no external URL, all text escaped)."""
@@ -260,9 +262,4 @@ def write_report(results_dir: str | os.PathLike[str], path: str | os.PathLike[st
     df = load_results(results_dir)
     options.setdefault("search", read_search(results_dir))
     out = Path(path) if path is not None else Path(results_dir) / REPORT_FILE
-    html = build_report(df, **options)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return atomic_write_text(out, build_report(df, **options))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 import numpy as np
 
+from workbench.atomic import atomic_write
 from workbench.demo_assets import (
     CLASSES,
     DEMO_SIZE,
@@ -58,9 +58,7 @@ def train_model(keras: Any, epochs: int = EPOCHS) -> dict[str, Any]:
     train_s = time.perf_counter() - t0
     probs = model.predict(x[:HELDOUT].astype(np.float32), batch_size=256, verbose=0)
     accuracy = float(np.mean(probs.argmax(1) == y[:HELDOUT]))
-    tmp = p["model"].with_name("model.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, p["model"])
+    atomic_write(p["model"], model.save)
     record = {
         "version": VERSION, "recipe": MODEL_RECIPE, "heldout_accuracy": accuracy, "heldout": HELDOUT, "epochs": epochs,
         "train_s": train_s, "keras_version": keras.__version__,

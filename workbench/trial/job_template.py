@@ -33,7 +33,7 @@ class ConfigError(Exception):
     """Bad input: reported as one line on stderr, exit code 2."""
 
 
-ModelSpec = SimpleNamespace  # the copied loaders take a spec; they read only its fields
+ModelFile = SimpleNamespace  # the copied loaders take a spec; they read only its fields
 
 
 # @@COPIED-BEGIN@@ the workbench's own code, copied in by `workbench script`
@@ -146,7 +146,7 @@ def npy_batches(info: dict[str, Any], batch_size: int, size: tuple[int, int], ch
         fh.seek(info["offset"])
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
-            if fh.readinto(memoryview(raw[:count]).cast("B")) != count * per_image:
+            if fh.readinto(raw[:count].data.cast("B")) != count * per_image:
                 raise ConfigError("the data file is shorter than its header says (truncated)")
             if f32 is not raw:
                 np.copyto(f32[:count], raw[:count], casting="unsafe")

@@ -17,12 +17,26 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from workbench.config import APPLICATIONS, BUILTIN_MODELS, ModelSpec
 from workbench.engine.preflight import UNSAFE_HINT
 from workbench.errors import ConfigError
 from workbench.trial import demo_model, precision
+
+
+class ModelFile(Protocol):
+    """What the file loaders read of a model spec: a :class:`ModelSpec`, or the namespace that
+    the standalone job of ``workbench script`` builds from its settings."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def image_size(self) -> tuple[int, int] | None: ...
+    @property
+    def allow_unsafe(self) -> bool: ...
+    @property
+    def label(self) -> str: ...
 
 
 def tiny_cnn(keras: Any, image_size: tuple[int, int], channels: int = 3, classes: int = 10) -> Any:
@@ -137,7 +151,7 @@ def _load_saved_model(keras: Any, path: Path, image_size: tuple[int, int] | None
     return keras.Model(inputs, outputs, name=path.name)
 
 
-def load_file(keras: Any, spec: ModelSpec) -> Any:
+def load_file(keras: Any, spec: ModelFile) -> Any:
     """Load a model file or SavedModel folder under the current global policy."""
     path = Path(spec.name).expanduser()
     policy = precision.current_policy(keras)
@@ -150,7 +164,7 @@ def load_file(keras: Any, spec: ModelSpec) -> Any:
     return _adapt(keras, _load_keras_file(keras, path, spec.allow_unsafe), spec, policy)
 
 
-def _adapt(keras: Any, model: Any, spec: ModelSpec, policy: str) -> Any:
+def _adapt(keras: Any, model: Any, spec: ModelFile, policy: str) -> Any:
     """Rebuild a loaded model when the precision or the input size must change."""
     (h, w), _ = input_size(model, allow_any=True)
     size = spec.image_size

@@ -41,7 +41,7 @@ class NpyAppender:
             raise ValueError(f"batch of {batch.dtype} {batch.shape[1:]} after rows of {self.dtype} {self.row_shape}")
         if self.written + len(batch) > self.rows:
             raise ValueError(f"more than the {self.rows} rows the header promises")
-        self._fh.write(memoryview(batch.reshape(-1).view(np.uint8)))
+        self._fh.write(batch.reshape(-1).view(np.uint8).data)  # ndarray.data: its memoryview
         self.written += len(batch)
 
     def close(self) -> None:

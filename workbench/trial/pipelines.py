@@ -17,13 +17,14 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from workbench.errors import ConfigError
 from workbench.trial.npy_writer import NpyAppender
 from workbench.trial.sources import Source
+from workbench.types import Pipeline as PipelineName  # the name: Pipeline is the base class below
 
 Hook = Callable[[], None] | None
 
@@ -68,31 +69,39 @@ class Pipeline:
         return slices
 
 
-class _BatchTimer:
-    """Keras callback that times each predict batch and forces its outputs to host."""
+class BatchTimer(Protocol):
+    """What a pipeline reads of :func:`batch_timer` (a Keras callback) after ``predict``."""
 
-    def __new__(cls, keras: Any, hook: Hook):
-        class Timer(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.latencies: list[float] = []
-                self.first_end: float | None = None
-                self._t0 = 0.0
+    latencies: list[float]  # seconds per batch, in order
+    first_end: float | None  # ``time.perf_counter()`` when the first batch ended
 
-            def on_predict_batch_begin(self, batch, logs=None):
-                self._t0 = time.perf_counter()
 
-            def on_predict_batch_end(self, batch, logs=None):
-                if logs and "outputs" in logs:
-                    to_host(logs["outputs"])
-                end = time.perf_counter()
-                self.latencies.append(end - self._t0)
-                if self.first_end is None:
-                    self.first_end = end
-                if hook is not None:
-                    hook()
+def batch_timer(keras: Any, hook: Hook) -> BatchTimer:
+    """A Keras callback that times each predict batch and forces its outputs to host. Its class
+    derives from ``keras.callbacks.Callback``, which exists only once Keras is imported (here,
+    inside the worker)."""
 
-        return Timer()
+    class Timer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.latencies: list[float] = []
+            self.first_end: float | None = None
+            self._t0 = 0.0
+
+        def on_predict_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            self._t0 = time.perf_counter()
+
+        def on_predict_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if logs and "outputs" in logs:
+                to_host(logs["outputs"])
+            end = time.perf_counter()
+            self.latencies.append(end - self._t0)
+            if self.first_end is None:
+                self.first_end = end
+            if hook is not None:
+                hook()
+
+    return Timer()
 
 
 class InMemory(Pipeline):
@@ -102,20 +111,20 @@ class InMemory(Pipeline):
 
     def __init__(self, keras: Any, model: Any, source: Source, batch_size: int) -> None:
         super().__init__(keras, model, source, batch_size)
-        source.load()  # the whole dataset decoded into one array, as the usual advice does
+        self.x = source.load()  # the whole dataset decoded into one array, as the usual advice does
 
     def warmup(self, batches: int) -> float:
         t0 = time.perf_counter()
         first = None
         for sl in self._warmup_slices(batches):
-            timer = _BatchTimer(self.keras, None)
-            self.model.predict(self.source.x[sl], batch_size=self.batch_size, verbose=0, callbacks=[timer])
+            timer = batch_timer(self.keras, None)
+            self.model.predict(self.x[sl], batch_size=self.batch_size, verbose=0, callbacks=[timer])
             first = first if first is not None else timer.first_end
         return (first or time.perf_counter()) - t0
 
     def run(self, hook: Hook = None) -> tuple[list[float], int]:
-        timer = _BatchTimer(self.keras, hook)
-        self.model.predict(self.source.x, batch_size=self.batch_size, verbose=0, callbacks=[timer])
+        timer = batch_timer(self.keras, hook)
+        self.model.predict(self.x, batch_size=self.batch_size, verbose=0, callbacks=[timer])
         return timer.latencies, self.source.n
 
 
@@ -127,7 +136,7 @@ class BatchLoop(Pipeline):
 
     def __init__(self, keras: Any, model: Any, source: Source, batch_size: int) -> None:
         super().__init__(keras, model, source, batch_size)
-        source.load()
+        self.x = source.load()
 
     def _one(self, batch: np.ndarray) -> np.ndarray:
         return to_host(self.model.predict(batch, batch_size=len(batch), verbose=0))
@@ -136,7 +145,7 @@ class BatchLoop(Pipeline):
         t0 = time.perf_counter()
         first = None
         for sl in self._warmup_slices(batches):
-            x = self.source.x[sl]
+            x = self.x[sl]
             for start in range(0, len(x), self.batch_size):
                 self._one(x[start:start + self.batch_size])
                 first = first if first is not None else time.perf_counter()
@@ -167,13 +176,13 @@ class Stream(Pipeline):
 
     def warmup(self, batches: int) -> float:
         t0 = time.perf_counter()
-        timer = _BatchTimer(self.keras, None)
+        timer = batch_timer(self.keras, None)
         self.model.predict(self.source.dataset(self.batch_size).take(max(batches, 1)),
                            verbose=0, callbacks=[timer])
         return (timer.first_end or time.perf_counter()) - t0
 
     def run(self, hook: Hook = None) -> tuple[list[float], int]:
-        timer = _BatchTimer(self.keras, hook)
+        timer = batch_timer(self.keras, hook)
         self.model.predict(self.source.dataset(self.batch_size), verbose=0, callbacks=[timer])
         return timer.latencies, self.source.n
 
@@ -261,7 +270,7 @@ PIPELINE_CLASSES: dict[str, type[Pipeline]] = {
 }
 
 
-def build_pipeline(name: str, keras: Any, model: Any, source: Source, batch_size: int,
+def build_pipeline(name: PipelineName, keras: Any, model: Any, source: Source, batch_size: int,
                    **options: Any) -> Pipeline:
     """The pipeline called ``name`` (``in_memory``, ``batch_loop``, ``stream`` or
     ``stream_to_disk``) over ``source``; ``options`` go to ``stream_to_disk`` only

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from workbench.config import PRECISIONS
+from workbench.types import Precision
 
 
-def apply_policy(keras: Any, precision: str) -> None:
+def apply_policy(keras: Any, precision: Precision) -> None:
     """Set the global dtype policy; layers built (or rebuilt) after this use it."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}")

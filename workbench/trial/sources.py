@@ -143,7 +143,7 @@ class NpySource(Source):
             for start in range(0, self.n, batch_size):
                 count = min(batch_size, self.n - start)
                 raw = np.empty((count, *self.file_shape[1:]), dtype=self.dtype)
-                if fh.readinto(memoryview(raw).cast("B")) != count * per_image:
+                if fh.readinto(raw.data.cast("B")) != count * per_image:
                     raise ConfigError(f"{self.path.name} is shorter than its header says (truncated file)")
                 yield fit_channels(raw.astype(np.float32, copy=False), self.channels)
 
@@ -158,7 +158,7 @@ class NpySource(Source):
             fh.seek(self.offset + start * per_image)
             for i in range(start, stop, batch_size):
                 count = min(batch_size, stop - i)
-                if fh.readinto(memoryview(raw[:count]).cast("B")) != count * per_image:
+                if fh.readinto(raw[:count].data.cast("B")) != count * per_image:
                     raise ConfigError(f"{self.path.name} is shorter than its header says (truncated file)")
                 if f32 is not raw:
                     np.copyto(f32[:count], raw[:count], casting="unsafe")

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.atomic import atomic_write_text
 from workbench.config import TrialConfig, parse_bytes
 from workbench.nvml import NvmlProcessMemory
 from workbench.results import Status, TrialResult
@@ -41,13 +42,15 @@ from workbench.trial.probes.creep import MIN_PASSES_FOR_FLAG, creep_bytes_per_pa
 from workbench.trial.probes.gpu import TfAllocatorPeak, configure_tf_gpus, is_gpu_oom
 from workbench.trial.probes.host import HostPeak, current_rss_bytes
 from workbench.trial.probes.timing import keep_measuring, latency_stats
+from workbench.types import FAULTS, FaultKind
 
 
 class Faults:
     """Injected failures, for the tests and for teaching what a failure looks like."""
 
     def __init__(self, fault: str | None) -> None:
-        self.kind, _, arg = (fault or "").partition(":")
+        name, _, arg = (fault or "").partition(":")  # TrialConfig checked it: a FAULTS name
+        self.kind: FaultKind | None = name if name in FAULTS else None
         self.alloc_bytes = parse_bytes(arg) if self.kind == "alloc" else 0
         self.fired = False
 
@@ -114,10 +117,10 @@ def measure(cfg: TrialConfig, result: TrialResult, scratch: Path | None = None) 
     result.skipped_files = list(source.skipped_files)
     result.skipped_images = len(source.skipped_files)
     options: dict[str, Any] = {}
-    if cfg.pipeline == "stream_to_disk":
-        keep = cfg.keep_outputs is not None
-        options = {"outputs_path": Path(cfg.keep_outputs).expanduser() if keep else
-                   (scratch / "outputs.npy" if scratch else None), "keep": keep}
+    if cfg.pipeline == "stream_to_disk" and cfg.keep_outputs is not None:
+        options = {"outputs_path": Path(cfg.keep_outputs).expanduser(), "keep": True}
+    elif cfg.pipeline == "stream_to_disk":
+        options = {"outputs_path": scratch / "outputs.npy" if scratch else None, "keep": False}
     pipe = pipelines.build_pipeline(cfg.pipeline, keras, model, source, cfg.batch_size, **options)
     result.load_s = time.perf_counter() - t_load
     result.host_baseline_bytes = current_rss_bytes()
@@ -224,20 +227,19 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a failed trial is data: record it and exit non-zero
         traceback.print_exc()
         if is_gpu_oom(exc):
-            simulated = cfg.budget.gpu_bytes and result.gpu_budget_enforced
+            simulated = cfg.budget.gpu_bytes if result.gpu_budget_enforced else None
             result.status = Status.OVER_BUDGET if simulated else Status.OOM
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             result.error = (
-                f"GPU memory ran out under the simulated {cfg.budget.gpu_bytes / 2**30:.2f} GiB budget: {first_line}"
+                f"GPU memory ran out under the simulated {simulated / 2**30:.2f} GiB budget: {first_line}"
                 if simulated else f"GPU out of memory: {first_line}"
             )
         else:
             result.status = Status.ERROR
             result.error = f"{type(exc).__name__}: {exc}"
         code = 1
-    tmp = result_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result.to_dict(), allow_nan=False, default=str))
-    os.replace(tmp, result_path)  # the parent sees a whole file or none
+    # the parent sees a whole file or none
+    atomic_write_text(result_path, json.dumps(result.to_dict(), allow_nan=False, default=str))
     return code
 
 

@@ -107,8 +107,8 @@ class SweepForm:
                                            layout=W.Layout(width="220px"))
         self.data_path = W.Text(placeholder="folder of images, or a .npy file", description="data path",
                                 style=_STYLE, layout=_wide())
-        self.pipelines = {n: W.Checkbox(description=n, indent=False, layout=W.Layout(width="130px")) for n in PIPELINES}
-        self.precisions = {n: W.Checkbox(description=n, indent=False, layout=W.Layout(width="150px")) for n in PRECISIONS}
+        self.pipelines: dict[str, W.Checkbox] = {n: W.Checkbox(description=n, indent=False, layout=W.Layout(width="130px")) for n in PIPELINES}
+        self.precisions: dict[str, W.Checkbox] = {n: W.Checkbox(description=n, indent=False, layout=W.Layout(width="150px")) for n in PRECISIONS}
         self.batch_mode = W.ToggleButtons(options=[("list", "list"), ("powers of two", "pow2")],
                                           style={"button_width": "130px"})
         self.images = W.Text(description="dataset sizes", style=_STYLE, layout=_wide(),

@@ -18,6 +18,7 @@ from workbench.config import format_bytes
 from workbench.render.columns import PANEL, table_data
 from workbench.render.figures import PANEL_DPI, PANEL_SIZE, figure_png
 from workbench.render.templating import render
+from workbench.types import Objective
 
 
 def results_table_html(df: pd.DataFrame) -> str:
@@ -86,7 +87,7 @@ class ResultsView:
                 self._decide(self.df, **decide)
 
     def _decide(self, df: pd.DataFrame, *, host_budget_bytes: int | None = None,
-                gpu_budget_bytes: int | None = None, objective: str = "throughput",
+                gpu_budget_bytes: int | None = None, objective: Objective = "throughput",
                 margin: float = 0.1, target_images: int | None = None) -> None:
         from workbench import analysis
         from workbench.render import plots

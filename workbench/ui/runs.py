@@ -18,6 +18,7 @@ from workbench.engine.executors import Executor
 from workbench.engine.runner import TrialEvent, run_sweep
 from workbench.engine.search import ProbeEvent, search_batch
 from workbench.plan import expand
+from workbench.types import SearchStrategy
 from workbench.ui.jobs import Tally, set_status, ticking
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: 
 
 
 def search_body(panel: Workbench, template: TrialConfig, out: str, *, host_budget_bytes: int | None,
-                gpu_budget_bytes: int | None, margin: float, max_batch: int, strategy: str,
+                gpu_budget_bytes: int | None, margin: float, max_batch: int, strategy: SearchStrategy,
                 executor: Executor | None = None,
                 target_images: int | None = None) -> Callable[[threading.Event], None]:
     """The search behind **Search**: probe batch sizes, showing each probe as it ends. With a

@@ -13,6 +13,8 @@ import os
 import threading
 from pathlib import Path
 
+from workbench.types import PeakMethod
+
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -53,7 +55,7 @@ class HostPeak:
     """Peak resident memory of this process between :meth:`reset` and :meth:`peak`."""
 
     def __init__(self, sample_interval_s: float = 0.001, force_sampler: bool = False) -> None:
-        self.method = "sampled" if force_sampler or not _hwm_supported() else "vmhwm"
+        self.method: PeakMethod = "sampled" if force_sampler or not _hwm_supported() else "vmhwm"
         self._interval = sample_interval_s
         self._sampled_peak = 0
         self._stop = threading.Event()
