@@ -247,9 +247,12 @@ found = search_batch(template, out / "search", margin=margin, progress=probe_lin
 predicted = analysis.max_batch_for_budget(fixed, per_image, budget, margin)
 say(f"The real search answered **batch {found.batch_size}** in {found.n_probes} probes, each an isolated "
     f"process; the line fitted to the sweep predicted batch {predicted}.")
-answer_peak = next(peak for (b, _, peak), fits in zip(found.probes, found.fits, strict=True) if b == found.batch_size and fits)
+# The answer ran at least twice (its probe, and the search's confirmation run): every run counts.
+answer_peaks = [peak for (b, _, peak), fits in zip(found.probes, found.fits, strict=True) if b == found.batch_size and fits]
+answer_peaks += [c["peak_bytes"] for c in found.confirmations if c["batch_size"] == found.batch_size]
+answer_peak = max(answer_peaks)
 claim(answer_peak <= budget * (1 - margin),
-      f"at batch {found.batch_size} the measured peak {fmt(answer_peak)} stays under the budget less the margin "
+      f"at batch {found.batch_size} the largest of its {len(answer_peaks)} measured peaks, {fmt(answer_peak)}, stays under the budget less the margin "
       f"({fmt(budget * (1 - margin))})")
 # How far each measured probe strayed from the line: the run-to-run wobble the margin is there for.
 gaps = [(b, peak - analysis.predict_peak(fixed, per_image, b)) for b, status, peak in found.probes if status == "ok"]

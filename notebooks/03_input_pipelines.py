@@ -300,7 +300,7 @@ output_bytes = n_outputs * 4  # float32 outputs of one image
 n_path = out / "n_images.npy"
 np.save(n_path, rng.integers(0, 256, size=(max(n_sizes), n_image_size, n_image_size, 3), dtype=np.uint8))
 n_spec = wb.ModelSpec(n_model, image_size=n_image_size)
-one_pass = wb.TimingSpec(warmup_batches=1, min_batches=1, min_duration_s=0.0, drift_samples=0)
+one_pass = wb.TimingSpec(warmup_batches=1, min_batches=1, min_duration_s=0.0, min_passes=1, drift_samples=0)
 n_pipelines = ("in_memory", "stream", "stream_to_disk")
 wb.run_sweep(wb.SweepConfig(n_spec, wb.DataSpec.parse(str(n_path)), pipelines=n_pipelines, batch_sizes=(n_batch,),
                             images=tuple(n_sizes), timing=one_pass), out / "n", progress=progress)

@@ -76,7 +76,7 @@ print(f"results go to {out}")
 
 # %%
 spec, data = wb.ModelSpec(model, image_size=image_size), wb.DataSpec("synthetic", count=images)
-timing = wb.TimingSpec(warmup_batches=1, min_batches=1, min_duration_s=0.0, drift_samples=0)  # one pass each
+timing = wb.TimingSpec(warmup_batches=1, min_batches=1, min_duration_s=0.0, min_passes=1, drift_samples=0)  # one pass each
 smallest = min(batch_sizes)
 wb.run_sweep(wb.SweepConfig(spec, data, batch_sizes=(smallest,), timing=timing), out / "reference", progress=progress)
 needed = float(wb.load_results(out / "reference")["host_peak_bytes"].iloc[0])

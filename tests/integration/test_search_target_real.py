@@ -32,7 +32,7 @@ from workbench.engine.runner import run_trial
 pytestmark = pytest.mark.slow
 MIB = 2**20
 SAMPLE, TARGET, SIZE = 1000, 4000, 32
-TIMING = TimingSpec(warmup_batches=1, min_batches=1, min_duration_s=0.0, drift_samples=0)
+TIMING = TimingSpec(warmup_batches=1, min_batches=1, min_duration_s=0.0, min_passes=1, drift_samples=0)
 
 
 def test_search_for_the_target_size_gives_a_batch_that_fits_there(tmp_path, capsys):
@@ -48,7 +48,8 @@ def test_search_for_the_target_size_gives_a_batch_that_fits_there(tmp_path, caps
     code = main(["search", "--model", "mobilenet_v2", "--image-size", str(SIZE), "--data", str(path),
                  "--pipeline", "in_memory", "--host-budget", str(budget), "--margin", "10%", "--max-batch", "512",
                  "--target-images", str(TARGET), "--sample-images", str(SAMPLE),
-                 "--warmup-batches", "1", "--min-batches", "1", "--min-duration", "0", "--out", str(out)])
+                 "--warmup-batches", "1", "--min-batches", "1", "--min-duration", "0", "--min-passes", "1",
+                 "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0, printed
     answer = json.loads((out / "search.json").read_text())
@@ -91,7 +92,8 @@ def test_a_sweep_of_a_npy_answers_for_its_full_count(tmp_path, capsys):
     out = tmp_path / "sweep"
     code = main(["sweep", "--model", "tiny", "--data", str(path), "--images", "128,256", "--batch-sizes", "8,32",
                  "--pipelines", "in_memory", "--host-budget", "4GB", "--drift-samples", "0",
-                 "--warmup-batches", "1", "--min-batches", "1", "--min-duration", "0", "--out", str(out)])
+                 "--warmup-batches", "1", "--min-batches", "1", "--min-duration", "0", "--min-passes", "1",
+                 "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "at your target size, 512 images (the full count of npy:images.npy, host budget 3.73 GiB):" in printed
