@@ -20,6 +20,7 @@ printed and bounded.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -98,6 +99,8 @@ def test_a_sweep_of_a_npy_answers_for_its_full_count(tmp_path, capsys):
     assert code == 0, printed
     assert "at your target size, 512 images (the full count of npy:images.npy, host budget 3.73 GiB):" in printed
     assert "tiny · in_memory · float32: the largest batch predicted to fit the budget less 10 % at 512 images is" in printed
-    assert "predicted at 512 images, 2x the 256 measured" in printed and "  recommended: batch 32, float32, in_memory" in printed
+    assert "predicted at 512 images, 2x the 256 measured" in printed
+    # Batches 8 and 32 of the tiny model run at about the same speed: either may be the fastest.
+    assert re.search(r"  recommended: batch (8|32), float32, in_memory", printed), printed
     assert main(["report", str(out)]) == 0
     assert "At your size: 512 images" in (out / "report.html").read_text()
