@@ -25,6 +25,8 @@ from workbench.parsing import (  # noqa: F401  (re-exported: the parsers' histor
 )
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+BACKENDS = ("tensorflow", "jax", "torch")  # Keras 3 backends (KERAS_BACKEND); the first is the default
+DEFAULT_BACKEND = BACKENDS[0]
 PIPELINES = ("in_memory", "batch_loop", "stream", "stream_to_disk")
 DATA_KINDS = ("synthetic", "demo", "folder", "npy")
 FAULTS = ("hang", "sigkill", "sigsegv", "exit", "raise", "raise_oom", "alloc")
@@ -297,6 +299,7 @@ class TrialConfig(_Serialisable):
     batch_size: int = 32
     budget: Budget = field(default_factory=Budget)
     timing: TimingSpec = field(default_factory=TimingSpec)
+    backend: str = DEFAULT_BACKEND  # KERAS_BACKEND; in the key when not the default (old keys hold)
     fault: str | None = None
     # stream_to_disk only: keep its outputs at this .npy path (None: a scratch file, deleted
     # when the trial ends). Not part of the resume key: it changes nothing that is measured.
@@ -311,6 +314,8 @@ class TrialConfig(_Serialisable):
             raise ConfigError(f"unknown pipeline {self.pipeline!r}: choose from {', '.join(PIPELINES)}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}: choose from {', '.join(PRECISIONS)}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}: choose from {', '.join(BACKENDS)}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"batch size {self.batch_size!r} is not allowed: use a whole number of 1 or more")
         if self.fault is not None:
@@ -331,6 +336,8 @@ class TrialConfig(_Serialisable):
         d = self.to_dict()
         d["budget"].pop("timeout_s", None)
         d.pop("keep_outputs", None)
+        if d.get("backend") == DEFAULT_BACKEND:
+            d.pop("backend")
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -349,6 +356,8 @@ class SweepConfig(_Serialisable):
     outputs; in-memory pipelines hold copies of the array), so two or more sizes let the memory
     model separate the two.
 
+    ``backends``: Keras 3 backends to run every setting on (``tensorflow``, ``jax``, ``torch``).
+
     ``target_images``: the number of images of the real job, the size the answers are for (the
     recommendation, the search and the report predict each setting's peak there). None: the
     full count of a folder or ``.npy``, or the largest size measured for synthetic and demo data.
@@ -363,6 +372,7 @@ class SweepConfig(_Serialisable):
     timing: TimingSpec = field(default_factory=TimingSpec)
     images: tuple[int, ...] | None = None
     target_images: int | None = None
+    backends: tuple[str, ...] = (DEFAULT_BACKEND,)  # Keras backends to cross (KERAS_BACKEND)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", _spec(self.model, ModelSpec))
@@ -377,10 +387,12 @@ class SweepConfig(_Serialisable):
         else:
             object.__setattr__(self, "images", None)
         object.__setattr__(self, "target_images", parse_target_images(self.target_images))
+        chosen = parse_name_list(self.backends, BACKENDS, "backends")  # kept in BACKENDS' order:
+        object.__setattr__(self, "backends", tuple(b for b in BACKENDS if b in chosen))  # as the panel ticks
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("pipelines", "precisions", "batch_sizes"):
+        for key in ("pipelines", "precisions", "batch_sizes", "backends"):
             d[key] = list(d[key])
         if d["images"] is not None:
             d["images"] = list(d["images"])
