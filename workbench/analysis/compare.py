@@ -20,7 +20,7 @@ import pandas as pd
 
 from workbench.errors import ConfigError
 
-SETTING = ["model", "dataset", "pipeline", "precision", "batch_size"]
+SETTING = ["model", "dataset", "backend", "pipeline", "precision", "batch_size"]
 FIGURES = ("throughput_ips", "host_peak_bytes")  # compared per setting, one column per run
 
 
@@ -85,9 +85,10 @@ def setting_differences(runs: list[Run]) -> list[str]:
 def common_settings(df: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     """One row per setting measured ``ok`` in every run: the median of each figure per run."""
     ok = df[df["status"].astype(str) == "ok"]
+    setting = [k for k in SETTING if k in ok.columns]  # results from before the backend axis have none
     if ok.empty:
-        return pd.DataFrame(columns=SETTING)
-    per_run = ok.groupby([*SETTING, "run"], sort=True)[list(FIGURES)].median().unstack("run")
+        return pd.DataFrame(columns=setting)
+    per_run = ok.groupby([*setting, "run"], sort=True)[list(FIGURES)].median().unstack("run")
     per_run.columns = [f"{figure}:{run}" for figure, run in per_run.columns]
     wanted = [f"{f}:{label}" for f in FIGURES for label in labels]
     for column in wanted:
