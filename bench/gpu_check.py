@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import threading
 import time
@@ -232,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         print("no backend to run", file=sys.stderr)
         return 2
     model = ModelSpec("mobilenet_v2", image_size=size["image"])
+    for folder in ("sweep", "budget", "oom"):  # this script's own folders: a check starts from nothing
+        if (out / folder).exists():
+            print(f"replacing the previous run's {out / folder}", flush=True)
+            shutil.rmtree(out / folder)
 
     print(f"== 1. sweep: mobilenet_v2 {size['image']} px, batches {size['batches']}, {', '.join(PRECISIONS)}", flush=True)
     weights = [WEIGHTS.get(b, 1.0) for b in backend_list]
