@@ -27,7 +27,7 @@ import shutil
 import sys
 import threading
 import time
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,17 +37,38 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from workbench.backends import installed  # noqa: E402
-from workbench.config import Budget, DataSpec, ModelSpec, SweepConfig, TimingSpec, format_bytes  # noqa: E402
+from workbench.config import (  # noqa: E402
+    Budget,
+    DataSpec,
+    ModelSpec,
+    SweepConfig,
+    TimingSpec,
+    format_bytes,
+    parse_bytes,
+)
 from workbench.engine.runner import TrialEvent, run_sweep  # noqa: E402
 from workbench.nvml import nvml_devices  # noqa: E402
 from workbench.render.report import write_report  # noqa: E402
 from workbench.results import environment, load_results  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclass(frozen=True)
+class Size:
+    """How big a run is: image side, dataset size, batch sizes, deadline, drift images."""
+
+    image: int
+    images: int
+    batches: tuple[int, ...]
+    budget_batches: tuple[int, ...]
+    deadline_s: float
+    drift: int
+
+
 SIZES = {  # the full check on a GPU, and --tiny: the same steps at 32 px, to prove them on a CPU
-    "full": {"image": 224, "images": 512, "batches": (1, 8, 64, 512), "budget_batches": (128, 512), "deadline_s": 450,
-             "drift": 0},
-    "tiny": {"image": 32, "images": 16, "batches": (1, 16), "budget_batches": (16,), "deadline_s": 900, "drift": 16},
+    "full": Size(image=224, images=512, batches=(1, 8, 64, 512), budget_batches=(128, 512), deadline_s=450, drift=0),
+    "tiny": Size(image=32, images=16, batches=(1, 16), budget_batches=(16,), deadline_s=900, drift=16),
 }
 # Shares of the sweep step's time: JAX compiles every (batch, precision) anew in each trial process
 # (seconds on a GPU), PyTorch runs eagerly, so JAX gets twice PyTorch's slot.
@@ -180,13 +201,13 @@ def check_rows(sweep_df: pd.DataFrame, budget_df: pd.DataFrame, oom_df: pd.DataF
     if enforced.empty:
         out.append((f"{GPU_BUDGET} budget gives over_budget rows", NA, "the budget was not enforced (no GPU)"))
     else:
-        per = {b: int((part["status"] == "over_budget").sum()) for b, part in enforced.groupby("backend")}
+        per = {str(b): int((part["status"] == "over_budget").sum()) for b, part in enforced.groupby("backend")}
         out.append((f"{GPU_BUDGET} budget gives over_budget rows", "pass" if all(per.values()) else "FAIL",
                     ", ".join(f"{b}: {n}" for b, n in per.items())))
     if oom_df.empty:
         out.append(("a trial ended oom", NA, "no OOM trial ran (no GPU)"))
     else:
-        per = {b: int((part["status"] == "oom").sum()) for b, part in oom_df.groupby("backend")}
+        per = {str(b): int((part["status"] == "oom").sum()) for b, part in oom_df.groupby("backend")}
         out.append(("a trial ended oom", "pass" if any(per.values()) else "FAIL",
                     ", ".join(f"{b}: {n}" for b, n in per.items())))
     return out
@@ -220,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="the whole run, reports included (default 450 s; 900 s with --tiny on a CPU)")
     args = p.parse_args(argv)
     size = SIZES["tiny" if args.tiny else "full"]
-    out, clock = Path(args.out), Clock(args.deadline_s or size["deadline_s"])
+    out, clock = Path(args.out), Clock(args.deadline_s or size.deadline_s)
     wanted = tuple(b.strip() for b in args.backends.split(",") if b.strip())
     backend_list = tuple(b for b in wanted if installed(b))
     env = environment()
@@ -232,28 +253,28 @@ def main(argv: list[str] | None = None) -> int:
     if not backend_list:
         print("no backend to run", file=sys.stderr)
         return 2
-    model = ModelSpec("mobilenet_v2", image_size=size["image"])
+    model = ModelSpec("mobilenet_v2", image_size=(size.image, size.image))
     for folder in ("sweep", "budget", "oom"):  # this script's own folders: a check starts from nothing
         if (out / folder).exists():
             print(f"replacing the previous run's {out / folder}", flush=True)
             shutil.rmtree(out / folder)
 
-    print(f"== 1. sweep: mobilenet_v2 {size['image']} px, batches {size['batches']}, {', '.join(PRECISIONS)}", flush=True)
+    print(f"== 1. sweep: mobilenet_v2 {size.image} px, batches {size.batches}, {', '.join(PRECISIONS)}", flush=True)
     weights = [WEIGHTS.get(b, 1.0) for b in backend_list]
     for i, backend in enumerate(backend_list):  # each backend its own slot, so one cannot starve the other
         until = SWEEP_SHARE * sum(weights[:i + 1]) / sum(weights)
-        run_step(sweep(model, size["images"], (backend,), size["batches"], PRECISIONS, Budget(timeout_s=240),
-                       size["drift"]),
+        run_step(sweep(model, size.images, (backend,), size.batches, PRECISIONS, Budget(timeout_s=240),
+                       size.drift),
                  out / "sweep", clock, until)
     sweep_df = load(out / "sweep")
 
-    print(f"== 2. simulated {GPU_BUDGET} GPU: batches {size['budget_batches']}, float32", flush=True)
-    run_step(sweep(model, size["images"], backend_list, size["budget_batches"], ("float32",),
-                   Budget(gpu_bytes=GPU_BUDGET, timeout_s=240), 0), out / "budget", clock, BUDGET_SHARE)
+    print(f"== 2. simulated {GPU_BUDGET} GPU: batches {size.budget_batches}, float32", flush=True)
+    run_step(sweep(model, size.images, backend_list, size.budget_batches, ("float32",),
+                   Budget(gpu_bytes=parse_bytes(GPU_BUDGET), timeout_s=240), 0), out / "budget", clock, BUDGET_SHARE)
     budget_df = load(out / "budget")
 
     print("== 3. a batch that needs more than the card", flush=True)
-    notes = oom_step(out / "oom", model, sweep_df, backend_list, clock, size["image"])
+    notes = oom_step(out / "oom", model, sweep_df, backend_list, clock, size.image)
     for note in notes:
         print(f"  {note}", flush=True)
     oom_df = load(out / "oom")
@@ -263,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         if (out / folder / "results.jsonl").exists():
             write_report(out / folder, title=f"GPU check: {folder} ({env['gpu_name'] or 'no GPU'})")
     checks = check_rows(sweep_df, budget_df, oom_df)
-    summary = {"environment": {k: env.get(k) for k in ("hostname", "gpu_name", "gpu_driver", "python", "keras",
+    summary: dict[str, Any] = {"environment": {k: env.get(k) for k in ("hostname", "gpu_name", "gpu_driver", "python", "keras",
                                                         "jax", "torch", "tensorflow", "numpy")},
                "elapsed_s": round(clock.elapsed(), 1), "size": "tiny" if args.tiny else "full",
                "checks": [{"check": c, "verdict": v, "detail": d} for c, v, d in checks], "oom_notes": notes,

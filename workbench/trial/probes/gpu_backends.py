@@ -187,7 +187,7 @@ def injected_oom(backend: str, tf: Any = None) -> BaseException:
 
         error = getattr(jax.errors, "JaxRuntimeError", None)  # XlaRuntimeError before JAX 0.4.36
         if error is None:
-            from jax.lib import xla_client
+            from jax.lib import xla_client  # type: ignore[attr-defined]
 
             error = xla_client.XlaRuntimeError
         return error("RESOURCE_EXHAUSTED: Out of memory while trying to allocate (injected)")
