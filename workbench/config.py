@@ -347,16 +347,14 @@ class TrialConfig(_Serialisable):
 
 @dataclass(frozen=True)
 class SweepConfig(_Serialisable):
-    """A sweep: one model and dataset, and the axes to cross (pipelines x precisions x batch sizes,
-    and dataset sizes).
+    """A sweep: one model and dataset, and the axes to cross (Keras backends x pipelines x
+    precisions x batch sizes, and dataset sizes).
 
     ``images``: dataset sizes to measure, each run on the first K images of the data (synthetic
     data makes K images). None: the data's own count (``data.count``, or all of a file or folder).
     Memory grows with the number of images as well as the batch (predict keeps every batch's
     outputs; in-memory pipelines hold copies of the array), so two or more sizes let the memory
     model separate the two.
-
-    ``backends``: Keras 3 backends to run every setting on (``tensorflow``, ``jax``, ``torch``).
 
     ``target_images``: the number of images of the real job, the size the answers are for (the
     recommendation, the search and the report predict each setting's peak there). None: the
@@ -372,7 +370,7 @@ class SweepConfig(_Serialisable):
     timing: TimingSpec = field(default_factory=TimingSpec)
     images: tuple[int, ...] | None = None
     target_images: int | None = None
-    backends: tuple[str, ...] = (DEFAULT_BACKEND,)  # Keras backends to cross (KERAS_BACKEND)
+    backends: tuple[str, ...] = (DEFAULT_BACKEND,)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", _spec(self.model, ModelSpec))
@@ -387,8 +385,8 @@ class SweepConfig(_Serialisable):
         else:
             object.__setattr__(self, "images", None)
         object.__setattr__(self, "target_images", parse_target_images(self.target_images))
-        chosen = parse_name_list(self.backends, BACKENDS, "backends")  # kept in BACKENDS' order:
-        object.__setattr__(self, "backends", tuple(b for b in BACKENDS if b in chosen))  # as the panel ticks
+        chosen = parse_name_list(self.backends, BACKENDS, "backends")  # in BACKENDS' order, as the panel's
+        object.__setattr__(self, "backends", tuple(b for b in BACKENDS if b in chosen))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
