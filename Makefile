@@ -8,6 +8,9 @@ PY := $(VENV)/bin/python
 # tensorflow-cpu where there is no NVIDIA GPU; the GPU build (with its CUDA wheels) where there is.
 TF_PKG ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then echo 'tensorflow[and-cuda]'; else echo tensorflow-cpu; fi)
 TF_VERSION ?= >=2.16,<2.22
+# PyTorch for the torch backend: PyPI's wheel is a CUDA build (GBs); a CPU build lies on this kind of
+# machine's disk, found through pip's find-links. Installed only from there (--no-index), else skipped.
+TORCH_PKG ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 OUT ?= runs/demo
@@ -19,7 +22,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[notebook,test,ray]' '$(TF_PKG)$(TF_VERSION)'
+	$(PY) -m pip install -q -e '.[notebook,test,ray,backends]' '$(TF_PKG)$(TF_VERSION)'
+	if $(PY) -m pip install -q --no-index --no-deps '$(TORCH_PKG)' 2>/dev/null; then $(PY) -m pip install -q '$(TORCH_PKG)'; \
+	else echo "PyTorch: no local CPU wheel of $(TORCH_PKG); the torch backend's tests will skip"; fi
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 

@@ -37,6 +37,8 @@ from workbench.types import (  # noqa: F401  (the tuples are re-exported: their 
     Precision,
 )
 
+BACKENDS = ("tensorflow", "jax", "torch")  # Keras 3 backends (KERAS_BACKEND); the first is the default
+DEFAULT_BACKEND = BACKENDS[0]
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 MAX_REPEAT = 100  # runs of one setting in a sweep
 
@@ -323,6 +325,7 @@ class TrialConfig(_Serialisable):
     batch_size: int = 32
     budget: Budget = field(default_factory=Budget)
     timing: TimingSpec = field(default_factory=TimingSpec)
+    backend: str = DEFAULT_BACKEND  # KERAS_BACKEND; in the key when not the default (old keys hold)
     fault: str | None = None
     # stream_to_disk only: keep its outputs at this .npy path (None: a scratch file, deleted
     # when the trial ends). Not part of the resume key: it changes nothing that is measured.
@@ -337,6 +340,8 @@ class TrialConfig(_Serialisable):
             raise ConfigError(f"unknown pipeline {self.pipeline!r}: choose from {', '.join(PIPELINES)}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}: choose from {', '.join(PRECISIONS)}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}: choose from {', '.join(BACKENDS)}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"batch size {self.batch_size!r} is not allowed: use a whole number of 1 or more")
         if self.fault is not None:
@@ -363,6 +368,8 @@ class TrialConfig(_Serialisable):
         d.pop("keep_outputs", None)
         if not d.get("repeat"):
             d.pop("repeat", None)  # the first run keeps the key it had before repeats existed
+        if d.get("backend") == DEFAULT_BACKEND:
+            d.pop("backend")
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -373,8 +380,8 @@ class TrialConfig(_Serialisable):
 
 @dataclass(frozen=True)
 class SweepConfig(_Serialisable):
-    """A sweep: one model and dataset, and the axes to cross (pipelines x precisions x batch sizes,
-    and dataset sizes).
+    """A sweep: one model and dataset, and the axes to cross (Keras backends x pipelines x
+    precisions x batch sizes, and dataset sizes).
 
     ``images``: dataset sizes to measure, each run on the first K images of the data (synthetic
     data makes K images). None: the data's own count (``data.count``, or all of a file or folder).
@@ -400,6 +407,7 @@ class SweepConfig(_Serialisable):
     images: tuple[int, ...] | None = None
     target_images: int | None = None
     repeat: int = 1
+    backends: tuple[str, ...] = (DEFAULT_BACKEND,)
 
     def __post_init__(self) -> None:
         _parts_from_dicts(self)
@@ -415,10 +423,12 @@ class SweepConfig(_Serialisable):
         if repeat is None or not 1 <= repeat <= MAX_REPEAT:
             raise ConfigError(f"repeat {self.repeat!r} must be a whole number from 1 to {MAX_REPEAT}, e.g. --repeat 3")
         object.__setattr__(self, "repeat", repeat)
+        chosen = parse_name_list(self.backends, BACKENDS, "backends")  # in BACKENDS' order, as the panel's
+        object.__setattr__(self, "backends", tuple(b for b in BACKENDS if b in chosen))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("pipelines", "precisions", "batch_sizes"):
+        for key in ("pipelines", "precisions", "batch_sizes", "backends"):
             d[key] = list(d[key])
         if d["images"] is not None:
             d["images"] = list(d["images"])

@@ -62,6 +62,18 @@ def visible_device_handle(nvml: Any) -> Any:
     return nvml.nvmlDeviceGetHandleByIndex(int(first) if first.isdigit() else 0)
 
 
+def visible_device_total_bytes(nvml: Any = None) -> int | None:
+    """Total memory of the GPU this process's CUDA sees first (to turn a simulated budget into
+    a fraction of the card, before any framework starts CUDA); None without NVML or a GPU."""
+    nvml = nvml if nvml is not None else _nvml()
+    if nvml is None:
+        return None
+    try:
+        return int(nvml.nvmlDeviceGetMemoryInfo(visible_device_handle(nvml)).total)
+    except Exception:
+        return None
+
+
 class NvmlProcessMemory:
     """Device memory held by this process on one GPU, as the driver sees it (CUDA context,
     cuDNN/cuBLAS workspaces and TF's allocator pool together).

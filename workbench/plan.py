@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
+from workbench.backends import check_installed, tensorflow_installed
 from workbench.config import DataSpec, SweepConfig, TrialConfig
 from workbench.engine.preflight import check_image_counts, is_saved_model
 from workbench.errors import ConfigError
@@ -16,6 +17,9 @@ _STREAMABLE: tuple[DataKind, ...] = ("folder", "npy", "demo")
 
 def check_applicable(trial: TrialConfig) -> None:
     """Reject a setting that cannot apply, with a message that says why and what to do."""
+    check_installed([trial.backend])  # found without importing it
+    if trial.backend != "tensorflow":
+        _check_other_backend(trial)
     if trial.pipeline in STREAMING and trial.data.kind not in _STREAMABLE:
         raise ConfigError(
             f"the {trial.pipeline} pipeline reads images from disk, but {trial.data.kind} data lives only in "
@@ -25,6 +29,22 @@ def check_applicable(trial: TrialConfig) -> None:
         raise ConfigError(
             f"{trial.precision} cannot apply to the SavedModel {trial.model.label!r}: it is a fixed, "
             "traced float32 graph; use float32, or give the model as a .keras/.h5 file"
+        )
+
+
+def _check_other_backend(trial: TrialConfig) -> None:
+    """What needs TensorFlow itself: a SavedModel is a TF graph; folder images are decoded by
+    ``tf.io`` (``.npy`` and synthetic data need no TensorFlow: streaming them uses ``tf.data``
+    where TensorFlow is installed, else a ``keras.utils.PyDataset``)."""
+    if is_saved_model(trial.model):
+        raise ConfigError(
+            f"the SavedModel {trial.model.label!r} is a TensorFlow graph and cannot run on the {trial.backend} "
+            "backend: use --backends tensorflow, or give the model as a .keras/.h5 file"
+        )
+    if trial.data.kind == "folder" and not tensorflow_installed():
+        raise ConfigError(
+            f"image folders are decoded with TensorFlow, which is not installed here, so the {trial.backend} "
+            "backend cannot read one: give the images as a .npy file, or install tensorflow-cpu"
         )
 
 
@@ -39,8 +59,8 @@ def datasets(sweep: SweepConfig) -> list[DataSpec]:
 
 
 def expand(sweep: SweepConfig) -> list[TrialConfig]:
-    """The cartesian product of the sweep's axes, ordered dataset size, precision, pipeline,
-    batch size.
+    """The cartesian product of the sweep's axes, ordered dataset size, backend, precision,
+    pipeline, batch size (one backend's trials together: each has its own warm fork server).
 
     Smaller datasets run first (they are quicker and give the whole picture soonest; the
     largest, likeliest to run out of memory, come last). Batch sizes run from small to large
@@ -60,9 +80,10 @@ def expand(sweep: SweepConfig) -> list[TrialConfig]:
             batch_size=batch,
             budget=sweep.budget,
             timing=sweep.timing,
+            backend=backend,
         )
-        for data, precision, pipeline, batch in itertools.product(
-            datasets(sweep), sweep.precisions, sweep.pipelines, sorted(sweep.batch_sizes)
+        for data, backend, precision, pipeline, batch in itertools.product(
+            datasets(sweep), sweep.backends, sweep.precisions, sweep.pipelines, sorted(sweep.batch_sizes)
         )
     ]
     for trial in trials:

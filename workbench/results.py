@@ -14,6 +14,7 @@ read are skipped with a warning (:mod:`workbench.records`).
 Schema history: 1 (first version); trials gained ``machine`` (older ones take their header's),
 then the throughput's spread (``throughput_per_pass_ips``, ``throughput_iqr_ips``,
 ``throughput_cv``, ``unstable``) and ``repeat`` (older trials: NaN, None and 0).
+Then ``backend`` (the Keras backend; older trials ran on ``tensorflow``) and its GPU fields.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class Status(str, enum.Enum):
 
 # The columns users and the rest of the project rely on, in this order.
 COLUMNS = [
-    "model", "dataset", "pipeline", "precision", "batch_size", "status",
+    "model", "dataset", "backend", "pipeline", "precision", "batch_size", "status",
     "throughput_ips", "throughput_cv", "unstable", "latency_p50_s", "latency_p90_s", "latency_p99_s", "first_batch_s",
     "host_baseline_bytes", "host_peak_bytes", "gpu_peak_bytes", "gpu_device_peak_bytes",
     "drift_max_abs", "top1_agreement", "accuracy", "error",
@@ -87,6 +88,7 @@ class TrialResult:
     precision: str
     batch_size: int
     status: Status = Status.OK
+    backend: str = "tensorflow"  # the Keras backend the trial ran on (KERAS_BACKEND)
     image_height: int | None = None
     image_width: int | None = None
     images: int = 0  # images in the dataset
@@ -118,6 +120,9 @@ class TrialResult:
     gpu_peak_bytes: float = NAN  # TF allocator peak over warm-up + the first pass
     gpu_peak_all_bytes: float = NAN  # ... over warm-up + every timed pass
     gpu_device_peak_bytes: float = NAN  # NVML: memory the device gave this process (incl. CUDA context)
+    gpu_reserved_peak_bytes: float = NAN  # PyTorch: peak its caching allocator held (max_memory_reserved)
+    gpu_peak_method: str | None = None  # tf_allocator, jax_allocator_since_start (no reset), torch_allocator
+    gpu_preallocated: bool | None = None  # the allocator took its pool up front (JAX's default: 75 %)
     gpu_name: str | None = None
     gpu_budget_enforced: bool = False
     host_budget_bytes: float = NAN
@@ -142,6 +147,7 @@ class TrialResult:
     stderr_tail: str | None = None
     tf_version: str | None = None
     keras_version: str | None = None
+    backend_version: str | None = None  # the version of the backend's framework (TF, JAX, PyTorch)
     started_at: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     machine: str | None = None  # the machine it was measured on (workbench.records.machine_id)
@@ -160,6 +166,7 @@ class TrialResult:
             precision=cfg.precision,
             batch_size=cfg.batch_size,
             repeat=cfg.repeat,
+            backend=cfg.backend,
             images=cfg.data.count or 0,  # the size asked for; the worker records what it predicted
             host_budget_bytes=float(cfg.budget.host_bytes or NAN),
             gpu_budget_bytes=float(cfg.budget.gpu_bytes or NAN),
@@ -219,6 +226,8 @@ def environment() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "tensorflow": _version("tensorflow", "tensorflow-cpu", "tf-nightly"),
         "keras": _version("keras"),
+        "jax": _version("jax"),  # the other Keras backends, where installed (None: not)
+        "torch": _version("torch"),
         "numpy": _version("numpy"),
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),

@@ -31,16 +31,17 @@ def test_every_module_outside_trial_is_kept_from_tensorflow():
     top_level = {f"workbench.{m.name}" for m in pkgutil.iter_modules(workbench.__path__)}
     missing = sorted(top_level - listed - {"workbench.trial"})
     assert not missing, f"add {missing} to the tf-only-in-trial contract in pyproject.toml"
-    assert {"tensorflow", "keras", "workbench.trial"} <= set(_contract("tf-only-in-trial")["forbidden_modules"])
+    assert {"tensorflow", "keras", "jax", "torch", "workbench.trial"} <= set(_contract("tf-only-in-trial")["forbidden_modules"])
 
 
 def test_trial_side_is_the_only_subpackage_with_tensorflow():
-    # Every module that imports TensorFlow or Keras at all (at the top or inside a function).
+    # Every module that imports TensorFlow, Keras or another Keras backend at all (at the top or
+    # inside a function).
     importers = set()
     for path in (ROOT / "workbench").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            if any(n.split(".")[0] in ("tensorflow", "keras") for n in names):
+            if any(n.split(".")[0] in ("tensorflow", "keras", "jax", "torch") for n in names):
                 importers.add(path.relative_to(ROOT / "workbench").parts[0])
     assert importers == {"trial"}, importers

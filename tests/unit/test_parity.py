@@ -78,6 +78,7 @@ def case_table(folder: Path) -> dict[str, tuple[str, list[str], Any, Any]]:
         "precisions": ("precisions", ["--precisions", "float32,mixed_bfloat16"], "float32,mixed_bfloat16",
                        ("float32", "mixed_bfloat16")),
         "batch_sizes": ("batch_sizes", ["--batch-sizes", "2,16"], (2, 16), (2, 16)),
+        "backends": ("backends", ["--backends", "tensorflow,jax"], ("tensorflow", "jax"), ("tensorflow", "jax")),
         "images": ("images", ["--images", "8,16"], "8,16", (8, 16)),
         "target_images": ("target_images", ["--target-images", "1,200,000"], 1_200_000, 1_200_000),
         "budget.host_bytes": ("host_budget", ["--host-budget", "1.5GB"], "1.5GB", 1_500_000_000),
@@ -191,6 +192,7 @@ def test_cli_values_round_trip_through_the_panel(tmp_path):
              "--timeout", "30", "--warmup-batches", "3", "--min-batches", "4", "--min-duration", "0.5",
              "--drift-samples", "16"]
     axes = ["--batch-sizes", "2,16", "--precisions", "float32,mixed_bfloat16", "--pipelines", "batch_loop,stream",
+            "--backends", "jax,tensorflow",
             "--retry-failed", "--target-images", "50000"]
     args = parse(sweep_command, REQUIRED + trial + axes)
     wb = Workbench(**panel_settings(args))

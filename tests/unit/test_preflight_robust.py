@@ -77,7 +77,7 @@ def test_out_naming_a_file_is_refused(tmp_path):
 def test_a_budget_below_the_runtime_baseline_is_refused(tmp_path, monkeypatch):
     # A cache seeded with 600 MiB stands in for the measurement (a real one: tests/integration).
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
-    monkeypatch.setattr(baseline, "measure_baseline", lambda python: pytest.fail("measured despite the cache"))
+    monkeypatch.setattr(baseline, "measure_baseline", lambda python, backend="tensorflow": pytest.fail("measured despite the cache"))
     baseline.store_baseline(600 * MIB)
     assert baseline.cache_path().parent == tmp_path  # beside demo-v1/
     with pytest.raises(ConfigError) as info:
@@ -91,7 +91,7 @@ def test_a_budget_below_the_runtime_baseline_is_refused(tmp_path, monkeypatch):
 def test_the_baseline_is_measured_once_per_runtime(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
     calls = []
-    monkeypatch.setattr(baseline, "measure_baseline", lambda python: calls.append(python) or 500 * MIB)
+    monkeypatch.setattr(baseline, "measure_baseline", lambda python, backend="tensorflow": calls.append(python) or 500 * MIB)
     assert baseline.runtime_baseline_bytes("/usr/bin/python-a") == 500 * MIB
     assert baseline.runtime_baseline_bytes("/usr/bin/python-a") == 500 * MIB
     assert calls == ["/usr/bin/python-a"]

@@ -34,7 +34,8 @@ SHOWN = 3  # settings named in the "predicted not to fit" note
 
 def _series_of(entries: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:
     for entry in entries:
-        if all(entry.get(k) == row.get(k) for k in ("model", "pipeline", "precision")):
+        if all(entry.get(k) == row.get(k) for k in ("model", "backend", "pipeline", "precision")
+               if k in entry):  # the backend is a key only where several were measured
             return entry
     return None
 

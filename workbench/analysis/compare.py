@@ -21,7 +21,7 @@ import pandas as pd
 from workbench.errors import ConfigError
 from workbench.results import load_results, ok_trials
 
-SETTING = ["model", "dataset", "pipeline", "precision", "batch_size"]
+SETTING = ["model", "dataset", "backend", "pipeline", "precision", "batch_size"]
 FIGURES = ("throughput_ips", "host_peak_bytes")  # compared per setting, one column per run
 
 
@@ -86,9 +86,10 @@ def setting_differences(runs: list[Run]) -> list[str]:
 def common_settings(df: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     """One row per setting measured ``ok`` in every run: the median of each figure per run."""
     ok = ok_trials(df)
+    setting = [k for k in SETTING if k in ok.columns]  # results from before the backend axis have none
     if ok.empty:
-        return pd.DataFrame(columns=SETTING)
-    medians = ok.groupby([*SETTING, "run"], sort=True)[list(FIGURES)].median()
+        return pd.DataFrame(columns=setting)
+    medians = ok.groupby([*setting, "run"], sort=True)[list(FIGURES)].median()
     per_run = pd.DataFrame(medians.unstack("run"))  # a frame's unstack is a frame (the stub says or a Series)
     per_run.columns = [f"{figure}:{run}" for figure, run in per_run.columns]
     wanted = [f"{f}:{label}" for f in FIGURES for label in labels]

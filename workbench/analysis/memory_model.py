@@ -10,7 +10,7 @@ Three terms, each a size a user can act on:
   batch's outputs and concatenates them at the end, and the in-memory pipelines hold copies of
   the whole array. This term is why a sample's answer does not hold for the whole job.
 
-Fitted by least squares per (model, pipeline, precision) over both axes (batch size and the
+Fitted by least squares per (model, backend, pipeline, precision) over both axes (batch size and the
 number of images N the trials predicted), on the **budget peak** (:mod:`.peaks`) by default.
 With a single N measured the N term is *not measured* (NaN, and said in a note), never 0: the
 fixed part then includes that N's outputs and copies.
@@ -42,13 +42,21 @@ from workbench.parsing import check_margin
 from workbench.results import is_ok
 from workbench.types import MemoryKind
 
-MODEL_KEYS = ("model", "pipeline", "precision")
+MODEL_KEYS = ("model", "backend", "pipeline", "precision")
+# Keys that split the fits only where the results hold several values: results of one Keras
+# backend (all of them, before the backend axis) keep their series names ("stream · float32").
+SPLIT_WHEN_SEVERAL = ("backend",)
 MODEL_COLUMNS = [
     "fixed_bytes", "per_image_bytes", "per_dataset_image_bytes", "r2", "n_points",
     "min_batch", "max_batch", "min_images", "max_images", "max_residual_bytes", "note",
 ]
 STRAIGHT_TOLERANCE = 0.02  # a line fits a point it misses by at most 2 % of that point's peak
 MIN_BATCHES = 3  # the batch range is never cut to fewer sizes than this
+
+
+def group_keys(df: pd.DataFrame, by: Sequence[str] = MODEL_KEYS) -> list[str]:
+    """The keys of ``by`` that group ``df``'s fits: those it has, the backend where it holds several."""
+    return [k for k in by if k in df.columns and (k not in SPLIT_WHEN_SEVERAL or df[k].nunique() > 1)]
 
 
 def fit_line(batch: npt.ArrayLike, peak: npt.ArrayLike) -> tuple[float, float, float]:
@@ -194,7 +202,8 @@ def fit_memory_model(
     kind: MemoryKind = "host",
     by: Sequence[str] = MODEL_KEYS,
 ) -> pd.DataFrame:
-    """Fit the memory model per (model, pipeline, precision) from the ok trials.
+    """Fit the memory model per (model, backend, pipeline, precision) from the ok trials (the
+    backend a key where the results hold several: :func:`group_keys`).
 
     Fits the budget peak of ``kind`` (``host`` or ``gpu``: the larger of the one-pass and
     all-passes peaks), or ``column`` when given. One row per group: ``fixed_bytes``,
@@ -205,7 +214,7 @@ def fit_memory_model(
     points used) and ``note`` (what was not measured, where the line was cut, in words).
     Failed trials are left out: a trial killed at the budget recorded a lower bound, not its peak.
     """
-    keys = [k for k in by if k in df.columns]
+    keys = group_keys(df, by)
     columns = [*keys, *MODEL_COLUMNS]
     ok = _prepared(df, column, kind)
     if ok.empty:
@@ -235,7 +244,7 @@ def memory_residuals(df: pd.DataFrame, *, column: str | None = None, kind: Memor
     keys, ``batch_size``, ``images``, ``peak_bytes``, ``predicted_bytes``, ``residual_bytes``
     (measured less predicted) and ``used`` (False for a batch below the range the line was
     fitted over: its residual shows how far the line is from it)."""
-    keys = [k for k in by if k in df.columns]
+    keys = group_keys(df, by)
     out_columns = [*keys, "batch_size", "images", "peak_bytes", "predicted_bytes", "residual_bytes", "used"]
     ok = _prepared(df, column, kind)
     parts = []
@@ -293,7 +302,8 @@ def peak_at(row: Any, batch_size: int, images: int) -> float:
     return peak
 
 
-def _group_row(df: pd.DataFrame, model: str | None, pipeline: str, precision: str, kind: MemoryKind) -> Any:
+def _group_row(df: pd.DataFrame, model: str | None, pipeline: str, precision: str, kind: MemoryKind,
+               backend: str | None = None) -> Any:
     if model is None:
         models = sorted(set(map(str, df["model"].dropna()))) if "model" in df else []
         if len(models) > 1:
@@ -301,18 +311,26 @@ def _group_row(df: pd.DataFrame, model: str | None, pipeline: str, precision: st
         model = models[0] if models else None
     fits = fit_memory_model(df, kind=kind)
     match = fits[(fits["model"] == model) & (fits["pipeline"] == pipeline) & (fits["precision"] == precision)]
+    if "backend" in fits.columns:  # several backends measured
+        if backend is None:
+            raise ConfigError(f"the results hold several backends ({', '.join(sorted(map(str, fits['backend'].unique())))})"
+                              ": say which with backend=")
+        match = match[match["backend"] == backend]
+    elif backend is not None and "backend" in df.columns and not (df["backend"] == backend).any():
+        return None  # the one backend measured is another
     return None if match.empty else match.iloc[0]
 
 
 def predict_peak(data: Any, *legacy: Any, pipeline: str | None = None, precision: str | None = None,
                  batch_size: int | None = None, images: int | None = None, model: str | None = None,
-                 kind: MemoryKind = "host") -> float:
+                 kind: MemoryKind = "host", backend: str | None = None) -> float:
     """The predicted budget peak, in bytes, of a setting at ``batch_size`` and ``images``.
 
     ``predict_peak(df, pipeline=..., precision=..., batch_size=..., images=..., model=None)``
     fits the memory model on the results ``df`` (``model`` may be left out when they hold one)
     and returns NaN where they cannot say: no fit for the setting, or the dataset-size term not
-    measured and ``images`` not the size that was measured. ``kind="gpu"`` for the GPU peak.
+    measured and ``images`` not the size that was measured. ``kind="gpu"`` for the GPU peak;
+    ``backend`` says which Keras backend's (needed where the results hold several).
     The older form ``predict_peak(fixed_bytes, per_image_bytes, batch_size)`` is kept for
     existing callers (:func:`line_peak`).
     """
@@ -323,7 +341,7 @@ def predict_peak(data: Any, *legacy: Any, pipeline: str | None = None, precision
         return line_peak(data, legacy[0], legacy[1])
     if pipeline is None or precision is None or batch_size is None or images is None:
         raise TypeError("predict_peak(df, ...) needs pipeline=, precision=, batch_size= and images=")
-    row = _group_row(data, model, pipeline, precision, kind)
+    row = _group_row(data, model, pipeline, precision, kind, backend)
     return math.nan if row is None else peak_at(row, batch_size, images)
 
 

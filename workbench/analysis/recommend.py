@@ -97,7 +97,9 @@ class Recommendation:
 
 
 def _setting(row: Any) -> str:
-    return f"batch {int(row['batch_size'])}, {row['precision']}, {row['pipeline']}"
+    backend = row.get("backend") if hasattr(row, "get") else None
+    on = f", on {backend}" if isinstance(backend, str) and backend != "tensorflow" else ""  # the default unsaid
+    return f"batch {int(row['batch_size'])}, {row['precision']}, {row['pipeline']}{on}"
 
 
 def _host_peak(df: pd.DataFrame) -> pd.Series:
@@ -199,15 +201,21 @@ def _pct(margin: float) -> str:
     return f"{margin * 100:g} %"
 
 
+def _same_backend(df: pd.DataFrame, row: dict[str, Any]) -> pd.Series | bool:
+    """Rows on the same Keras backend as ``row`` (all of them for results without the column)."""
+    backend = row.get("backend")
+    return df["backend"] == backend if "backend" in df.columns and isinstance(backend, str) else True
+
+
 def _same_series(df: pd.DataFrame, row: dict[str, Any]) -> pd.Series:
     return ((df["model"] == row["model"]) & (df["pipeline"] == row["pipeline"])
-            & (df["precision"] == row["precision"]))
+            & (df["precision"] == row["precision"]) & _same_backend(df, row))
 
 
 def _gain(df: pd.DataFrame, row: dict[str, Any], objective: Objective) -> str:
     """What the choice gains over the obvious alternative (float32 at the same batch, or batch 1)."""
     ok = ok_trials(df)
-    same_setting = (ok["model"] == row["model"]) & (ok["pipeline"] == row["pipeline"])
+    same_setting = (ok["model"] == row["model"]) & (ok["pipeline"] == row["pipeline"]) & _same_backend(ok, row)
     base, what = None, ""
     if row["precision"] != "float32":
         match = ok[same_setting & (ok["precision"] == "float32") & (ok["batch_size"] == row["batch_size"])]

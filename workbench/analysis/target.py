@@ -21,7 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.analysis.memory_model import MODEL_KEYS, fit_memory_model, max_batch_at, peak_at
+from workbench.analysis.memory_model import (
+    MODEL_KEYS,
+    fit_memory_model,
+    group_keys,
+    max_batch_at,
+    peak_at,
+)
 from workbench.analysis.peaks import at_largest_size, budget_peak, dataset_sizes
 from workbench.config import format_bytes
 from workbench.results import is_ok, ok_trials
@@ -55,7 +61,8 @@ def reach(target: int, sizes: Sequence[int]) -> str:
 
 
 def series_name(row: Any) -> str:
-    """``stream · float32`` (with the model first when given)."""
+    """``stream · float32`` (with the model first when given, and the backend where the fits
+    are per backend: ``tiny · jax · stream · float32``)."""
     return " · ".join(str(row[k]) for k in MODEL_KEYS if k in row and (k != "model" or row.get("model")))
 
 
@@ -81,7 +88,7 @@ def not_predictable(fit: Any, target: int) -> str:
 
 
 def _fits(df: pd.DataFrame, kind: MemoryKind) -> pd.DataFrame:
-    keys = [k for k in MODEL_KEYS if k in df.columns]
+    keys = group_keys(df)
     return fit_memory_model(df, kind=kind).set_index(keys) if len(df) else pd.DataFrame()
 
 

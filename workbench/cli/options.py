@@ -70,6 +70,8 @@ def add_sweep_axes(p: argparse.ArgumentParser, *, batch_sizes: Sequence[int] = _
     p.add_argument("--batch-sizes", default=",".join(map(str, batch_sizes)), help="comma-separated (default %(default)s)")
     p.add_argument("--precisions", default=",".join(precisions), help="float32, mixed_float16, mixed_bfloat16 (default %(default)s)")
     p.add_argument("--pipelines", default=",".join(pipelines), help="in_memory, batch_loop, stream (default %(default)s)")
+    p.add_argument("--backends", default=",".join(_SWEEP["backends"]),
+                   help="Keras backends, comma-separated: tensorflow, jax, torch (default %(default)s)")
     p.add_argument("--images", default=_SWEEP["images"],
                    help="dataset sizes, comma-separated, e.g. 1000,4000,16000: each runs on the first K images "
                         "of the data (default: the data's own count)")
@@ -146,7 +148,8 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     return SweepConfig(model=model, data=data, pipelines=args.pipelines, precisions=args.precisions,
                        batch_sizes=args.batch_sizes, budget=budget, timing=timing,
                        images=getattr(args, "images", None), target_images=getattr(args, "target_images", None),
-                       repeat=getattr(args, "repeat", _SWEEP["repeat"]))
+                       repeat=getattr(args, "repeat", _SWEEP["repeat"]),
+                       backends=getattr(args, "backends", _SWEEP["backends"]))
 
 
 def add_executor_options(p: argparse.ArgumentParser) -> None:

@@ -31,11 +31,13 @@ def run_sweep_with_progress(sweep: SweepConfig, out: str | os.PathLike[str], *, 
             bars.append(tqdm(total=total, unit="trial", dynamic_ncols=True))
         bar = bars[0]
         if event.kind == "start":
-            bar.set_description(f"{event.trial.pipeline} {event.trial.precision} b{event.trial.batch_size}")
+            on = f"{event.trial.backend} " if len(sweep.backends) > 1 else ""
+            bar.set_description(f"{on}{event.trial.pipeline} {event.trial.precision} b{event.trial.batch_size}")
         else:
             bar.update(1)
             if event.result is not None and not event.result.ok:
-                bar.write(f"{event.trial.describe()}: {event.result.status}: {event.result.error}")
+                on = f" | {event.trial.backend}" if len(sweep.backends) > 1 else ""
+                bar.write(f"{event.trial.describe()}{on}: {event.result.status}: {event.result.error}")
 
     try:
         run_sweep(sweep, out, progress=progress, retry_failed=retry_failed,

@@ -17,11 +17,13 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from workbench.atomic import atomic_write_text
+from workbench.config import DEFAULT_BACKEND
 from workbench.demo_assets import cache_dir
 from workbench.engine.launcher import worker_env
 from workbench.errors import ConfigError
@@ -35,18 +37,24 @@ PROBE = ("import keras, tensorflow, psutil\n"
          "print(psutil.Process().memory_info().rss)\n")
 
 
+def probe_code(backend: str = DEFAULT_BACKEND) -> str:
+    """The probe for ``backend``: Keras on it, TensorFlow only for the tensorflow backend."""
+    return PROBE if backend == "tensorflow" else PROBE.replace("import keras, tensorflow, psutil", "import keras, psutil")
+
+
 def cache_path() -> Path:
     """The cache file, beside the demo assets' folder in the user cache."""
     return cache_dir().parent / CACHE_FILE
 
 
-def runtime_key(python: str = sys.executable) -> dict[str, Any]:
+def runtime_key(python: str = sys.executable, backend: str | None = None) -> dict[str, Any]:
     """What the baseline depends on; a change in any of these measures it again."""
     from workbench.results import _version
 
     return {"hostname": socket.gethostname(), "python": python, "python_version": sys.version.split()[0],
             "tensorflow": _version("tensorflow", "tensorflow-cpu", "tf-nightly"), "keras": _version("keras"),
-            "backend": os.environ.get("KERAS_BACKEND", "tensorflow")}
+            "backend": backend or os.environ.get("KERAS_BACKEND", "tensorflow"),
+            **({backend: _version(backend)} if backend in ("jax", "torch") else {})}
 
 
 def _key_id(key: dict[str, Any]) -> str:
@@ -77,11 +85,12 @@ def store_baseline(rss_bytes: int, key: dict[str, Any] | None = None) -> None:
     atomic_write_text(cache_path(), json.dumps(data, indent=1) + "\n")
 
 
-def measure_baseline(python: str = sys.executable) -> int | None:
+def measure_baseline(python: str = sys.executable, backend: str = DEFAULT_BACKEND) -> int | None:
     """Resident bytes of a bare trial process (imports done, no model), or None when it could
     not be measured (then nothing is refused: the trials will say what is wrong)."""
     try:
-        proc = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, env=worker_env(),
+        proc = subprocess.run([python, "-c", probe_code(backend)], capture_output=True, text=True,
+                              env=worker_env(backend),
                               stdin=subprocess.DEVNULL, timeout=MEASURE_TIMEOUT_S, check=False)
         value = int(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
@@ -89,13 +98,13 @@ def measure_baseline(python: str = sys.executable) -> int | None:
     return value if value and value > 0 else None
 
 
-def runtime_baseline_bytes(python: str = sys.executable) -> int | None:
+def runtime_baseline_bytes(python: str = sys.executable, backend: str = DEFAULT_BACKEND) -> int | None:
     """The runtime's own resident memory before any prediction: cached, else measured once."""
-    key = runtime_key(python)
+    key = runtime_key(python, backend)
     cached = cached_baseline(key)
     if cached is not None:
         return cached
-    measured = measure_baseline(python)
+    measured = measure_baseline(python, backend)
     if measured is not None:
         try:
             store_baseline(measured, key)
@@ -104,13 +113,16 @@ def runtime_baseline_bytes(python: str = sys.executable) -> int | None:
     return measured
 
 
-def check_host_budget(host_bytes: int | None, python: str = sys.executable) -> None:
-    """Refuse a host budget the runtime exceeds before it predicts anything."""
+def check_host_budget(host_bytes: int | None, python: str = sys.executable,
+                      backends: Iterable[str] = (DEFAULT_BACKEND,)) -> None:
+    """Refuse a host budget the runtime of any of ``backends`` exceeds before it predicts anything."""
     if not host_bytes:
         return
-    need = runtime_baseline_bytes(python)
-    if need is not None and host_bytes < need:
-        raise ConfigError(
-            f"host budget {host_bytes / MIB:.0f} MiB is below the {need / MIB:.0f} MiB the runtime needs before "
-            "predicting (TensorFlow and Keras loaded, no model yet); raise it: the model and its batches need more on top"
-        )
+    for backend in backends:
+        need = runtime_baseline_bytes(python, backend)
+        if need is not None and host_bytes < need:
+            loaded = "TensorFlow and Keras" if backend == "tensorflow" else f"Keras on {backend}"
+            raise ConfigError(
+                f"host budget {host_bytes / MIB:.0f} MiB is below the {need / MIB:.0f} MiB the runtime needs before "
+                f"predicting ({loaded} loaded, no model yet); raise it: the model and its batches need more on top"
+            )

@@ -22,7 +22,7 @@ from workbench.errors import ConfigError
 
 if TYPE_CHECKING:
     from workbench.config import TrialConfig
-    from workbench.engine.launcher import ForkServer, SpawnLauncher
+    from workbench.engine.launcher import ForkServer, ForkServers, SpawnLauncher
     from workbench.results import TrialResult
 
 EXECUTORS = ("local", "ray")
@@ -69,7 +69,7 @@ class LocalExecutor:
     name = "local"
     slots = 1
 
-    def __init__(self, launcher: ForkServer | SpawnLauncher | None = None) -> None:
+    def __init__(self, launcher: ForkServer | ForkServers | SpawnLauncher | None = None) -> None:
         self.launcher = launcher
         self._cancel: threading.Event | None = None
         self._queued: list[tuple[int, TrialConfig]] = []

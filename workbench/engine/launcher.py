@@ -9,6 +9,10 @@ the child, after the fork, so CUDA never crosses a fork.
 
 ``spawn`` starts ``python -m workbench.trial.worker`` from scratch instead (and is used where fork is
 not available). Pick with ``WORKBENCH_LAUNCHER=spawn|fork``.
+
+Each Keras backend has its own fork server (:class:`ForkServers` keeps one warm per backend in
+use): a server imports Keras with its ``KERAS_BACKEND`` set, and TensorFlow only for the
+``tensorflow`` backend, so a JAX or PyTorch trial never loads TensorFlow's libraries.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Protocol, TypeVar
 
+from workbench.backends import trial_env
+from workbench.config import DEFAULT_BACKEND
+
 READY_TIMEOUT_S = 180.0
 
 
@@ -39,15 +46,16 @@ class TrialProcess(Protocol):
         """Kill the trial and everything it started; wait until it is gone."""
 
 
-def worker_env() -> dict[str, str]:
-    """The worker's environment: this package importable, TF's start-up chatter quiet."""
+def worker_env(backend: str = DEFAULT_BACKEND) -> dict[str, str]:
+    """The worker's environment: this package importable, TF's start-up chatter quiet, and the
+    Keras backend (``KERAS_BACKEND``) set before anything imports Keras."""
     env = os.environ.copy()
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONFAULTHANDLER"] = "1"  # a crash leaves a Python traceback in the stderr tail
-    return env
+    return trial_env(env, backend)
 
 
 _Why = TypeVar("_Why")  # what ``stop`` returns: a reason to give up, or None to go on waiting
@@ -97,14 +105,14 @@ class SpawnLauncher:
     def __init__(self, python: str = sys.executable) -> None:
         self.python = python
 
-    def launch(self, config: Path, result: Path, stderr: Path,
-               cancel: threading.Event | None = None) -> TrialProcess | None:
+    def launch(self, config: Path, result: Path, stderr: Path, cancel: threading.Event | None = None,
+               backend: str = DEFAULT_BACKEND) -> TrialProcess | None:
         if cancel is not None and cancel.is_set():
             return None
         with stderr.open("wb") as err:
             return SpawnedProcess(subprocess.Popen(
                 [self.python, "-m", "workbench.trial.worker", str(config), str(result)],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=worker_env(),
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=worker_env(backend),
                 start_new_session=True,  # its own process group: a kill takes its children too
             ))
 
@@ -142,21 +150,23 @@ class _ForkedTrial:
 
 
 class ForkServer:
-    """A warm process that has imported TensorFlow and forks one child per trial.
+    """A warm process that has imported Keras (on ``backend``) and forks one child per trial.
 
     One trial at a time: a second sweep in the same process (two panels, a panel and a cell)
     waits for the running trial to end, so trials never overlap and compete for memory or
-    cores. The server exits by itself after ``idle_s`` without work, and with its parent; a
-    dead server is started again on the next launch.
+    cores (``busy``: a lock shared with the servers of other backends, see :class:`ForkServers`).
+    The server exits by itself after ``idle_s`` without work, and with its parent; a dead
+    server is started again on the next launch.
     """
 
     name = "fork"
 
-    def __init__(self, python: str = sys.executable, idle_s: float = 300.0) -> None:
-        self.python, self.idle_s = python, idle_s
+    def __init__(self, python: str = sys.executable, idle_s: float = 300.0, backend: str = DEFAULT_BACKEND,
+                 busy: threading.Lock | None = None) -> None:
+        self.python, self.idle_s, self.backend = python, idle_s, backend
         self.proc: subprocess.Popen | None = None
         self._buf = b""
-        self._busy = threading.Lock()  # held from a trial's launch until its exit is known
+        self._busy = busy or threading.Lock()  # held from a trial's launch until its exit is known
         self._log: IO[bytes] | None = None  # the server's stderr
 
     # -- the server process ------------------------------------------------------------------
@@ -170,8 +180,8 @@ class ForkServer:
 
         self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [self.python, "-m", "workbench.trial.forkserver", str(self.idle_s)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=worker_env(),
+            [self.python, "-m", "workbench.trial.forkserver", str(self.idle_s), self.backend],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=worker_env(self.backend),
             start_new_session=True,
         )
         self._buf = b""
@@ -211,9 +221,11 @@ class ForkServer:
         return line.decode().strip()
 
     # -- trials --------------------------------------------------------------------------------
-    def launch(self, config: Path, result: Path, stderr: Path,
-               cancel: threading.Event | None = None) -> TrialProcess | None:
+    def launch(self, config: Path, result: Path, stderr: Path, cancel: threading.Event | None = None,
+               backend: str = DEFAULT_BACKEND) -> TrialProcess | None:
         """Fork a trial; None if ``cancel`` was set while waiting for the server."""
+        if backend != self.backend:
+            raise ValueError(f"this fork server runs {self.backend} trials, not {backend}: use ForkServers")
         while not self._busy.acquire(timeout=0.2):  # another sweep's trial is running
             if cancel is not None and cancel.is_set():
                 return None
@@ -267,13 +279,43 @@ class ForkServer:
             self.proc = None
 
 
-_shared: ForkServer | None = None
+class ForkServers:
+    """One :class:`ForkServer` per Keras backend in use, started on its first trial; still one
+    trial at a time across all of them (they share one lock)."""
+
+    name = "fork"
+
+    def __init__(self, python: str = sys.executable, idle_s: float = 300.0) -> None:
+        self.python, self.idle_s = python, idle_s
+        self.servers: dict[str, ForkServer] = {}
+        self._busy = threading.Lock()
+        self._lock = threading.Lock()
+
+    def server(self, backend: str = DEFAULT_BACKEND) -> ForkServer:
+        """The fork server of ``backend`` (made on first use; its process starts on a launch)."""
+        with self._lock:
+            if backend not in self.servers:
+                self.servers[backend] = ForkServer(self.python, self.idle_s, backend=backend, busy=self._busy)
+            return self.servers[backend]
+
+    def launch(self, config: Path, result: Path, stderr: Path, cancel: threading.Event | None = None,
+               backend: str = DEFAULT_BACKEND) -> TrialProcess | None:
+        """Fork a trial from ``backend``'s server; None if cancelled while waiting."""
+        return self.server(backend).launch(config, result, stderr, cancel=cancel, backend=backend)
+
+    def close(self) -> None:
+        for server in list(self.servers.values()):
+            server.close()
+
+
+_shared: ForkServers | None = None
 _shared_lock = threading.Lock()
 
 
-def default_launcher() -> ForkServer | SpawnLauncher:
-    """The launcher trials use unless told otherwise: one shared fork server on Linux (where
-    ``fork`` is safe before TensorFlow initialises anything), else a fresh process per trial."""
+def default_launcher() -> ForkServers | SpawnLauncher:
+    """The launcher trials use unless told otherwise: shared fork servers (one per backend) on
+    Linux (where ``fork`` is safe before a framework initialises anything), else a fresh
+    process per trial."""
     global _shared
     choice = os.environ.get("WORKBENCH_LAUNCHER", "fork" if sys.platform.startswith("linux") else "spawn")
     if choice == "spawn":
@@ -282,6 +324,6 @@ def default_launcher() -> ForkServer | SpawnLauncher:
         raise ValueError(f"WORKBENCH_LAUNCHER={choice!r}: use fork or spawn")
     with _shared_lock:
         if _shared is None:
-            _shared = ForkServer()
+            _shared = ForkServers()
             atexit.register(_shared.close)
         return _shared

@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from workbench.config import TrialConfig
-from workbench.engine.launcher import ForkServer, SpawnLauncher
+from workbench.engine.launcher import ForkServers, SpawnLauncher
 from workbench.errors import WorkbenchError
 from workbench.results import Status, TrialResult, environment
 
@@ -64,7 +64,7 @@ class TrialSlot:
         self.info = node_info()
         self.stop = threading.Event()
         spawn = os.environ.get("WORKBENCH_LAUNCHER") == "spawn"
-        self.launcher: ForkServer | SpawnLauncher = SpawnLauncher() if spawn else ForkServer()
+        self.launcher: ForkServers | SpawnLauncher = SpawnLauncher() if spawn else ForkServers()
         self.prepared: set[str] = set()
 
     def describe(self) -> dict[str, Any]:

@@ -24,7 +24,13 @@ import psutil
 
 from workbench.config import SweepConfig, TrialConfig
 from workbench.engine.executors import Executor, Finished, LocalExecutor
-from workbench.engine.launcher import ForkServer, SpawnLauncher, default_launcher, wait_or_kill
+from workbench.engine.launcher import (
+    ForkServer,
+    ForkServers,
+    SpawnLauncher,
+    default_launcher,
+    wait_or_kill,
+)
 from workbench.engine.lock import folder_lock
 from workbench.errors import WorkbenchError
 from workbench.plan import expand
@@ -52,7 +58,7 @@ class TrialEvent:
 
 
 Progress = Callable[[TrialEvent], None]
-Launcher = ForkServer | SpawnLauncher
+Launcher = ForkServer | ForkServers | SpawnLauncher
 
 
 def _tail(path: Path, lines: int = 40, line_chars: int = 300) -> str:
@@ -140,7 +146,7 @@ def _run_in(workdir: Path, cfg: TrialConfig, cancel: threading.Event | None,
     budget, timeout = cfg.budget.host_bytes, cfg.budget.timeout_s
     seen_rss = 0
     t0 = time.monotonic()
-    proc = launcher.launch(config_path, result_path, stderr_path, cancel=cancel)
+    proc = launcher.launch(config_path, result_path, stderr_path, cancel=cancel, backend=cfg.backend)
     if proc is None:  # cancelled before the trial started
         return None
     watch = _MemoryWatch(proc.pid)
@@ -236,7 +242,7 @@ def run_sweep(
 
     check_out_dir(out_dir)
     prepare(sweep.model, sweep.data, cancel=cancel)  # file checks; demo assets built, never in a trial
-    check_host_budget(sweep.budget.host_bytes)  # not below what TensorFlow alone holds
+    check_host_budget(sweep.budget.host_bytes, backends=sweep.backends)  # not below what the runtime alone holds
     with folder_lock(out_dir):
         return _run_trials(trials, sweep, ResultStore(out_dir), progress, cancel, retry_failed,
                            executor or LocalExecutor(launcher), allow_other_machine)

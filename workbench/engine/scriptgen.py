@@ -172,6 +172,8 @@ def measured_peak(results_dir: str | os.PathLike[str], cfg: TrialConfig, images:
               & (df["precision"] == cfg.precision) & (df["batch_size"] == cfg.batch_size)]
     if cfg.model.image_size is not None and "image_height" in rows:
         rows = rows[(rows["image_height"] == cfg.model.image_size[0]) & (rows["image_width"] == cfg.model.image_size[1])]
+    if "backend" in rows:
+        rows = rows[rows["backend"] == cfg.backend]
     rows = rows.dropna(subset=["host_peak_bytes"])
     if rows.empty:
         return NAN, None, df
@@ -187,7 +189,8 @@ def predicted_peak(df: Any, cfg: TrialConfig, images: int) -> float:
 
     try:
         return float(predict_peak(df, pipeline=cfg.pipeline, precision=cfg.precision,
-                             batch_size=cfg.batch_size, images=images, model=cfg.model.label))
+                             batch_size=cfg.batch_size, images=images, model=cfg.model.label,
+                             backend=cfg.backend))
     except (TypeError, KeyError, ValueError):
         return NAN
 

@@ -247,7 +247,7 @@ def search_batch(
         if probe is None:  # real trials: checked inputs, a folder of our own, this machine's
             check_out_dir(out_dir)
             _prepare_assets(template, cancel)
-            check_host_budget(host_budget_bytes)
+            check_host_budget(host_budget_bytes, backends=(template.backend,))
             held.enter_context(folder_lock(out_dir))
             probe = trial_probe(out_dir, cancel, header={"search": {
                 "template": template.to_dict(), "host_budget_bytes": host_budget_bytes,

@@ -63,6 +63,8 @@ class Column:
     is_text: bool = False  # words (left-aligned), not a figure
     views: frozenset[str] = ALL_VIEWS
     note: str = ""  # what the figure covers (a tooltip in HTML)
+    only_if_varied: bool = False  # shown only where the rows hold several values (one says nothing)
+    only_if_measured: bool = False  # shown only where some row has the figure (one backend's extra)
 
     @property
     def label(self) -> str:
@@ -74,8 +76,9 @@ class Column:
         return self.missing if is_missing(value) else self.fmt(value)
 
 
-def _words(name: str, heading: str, views: Iterable[str] = ALL_VIEWS, note: str = "") -> Column:
-    return Column(name, heading, is_text=True, views=frozenset(views), note=note)
+def _words(name: str, heading: str, views: Iterable[str] = ALL_VIEWS, note: str = "",
+           only_if_varied: bool = False) -> Column:
+    return Column(name, heading, is_text=True, views=frozenset(views), note=note, only_if_varied=only_if_varied)
 
 
 def _ms(value: float) -> str:
@@ -98,6 +101,7 @@ def _tput(value: float) -> str:
 COLUMNS: tuple[Column, ...] = (
     _words("model", "model", [REPORT]),
     _words("dataset", "data", [REPORT]),
+    _words("backend", "backend", note="the Keras backend (KERAS_BACKEND) the trial ran on", only_if_varied=True),
     _words("pipeline", "pipeline"),
     _words("precision", "precision"),
     Column("batch_size", "batch", fmt=lambda v: f"{int(v)}", note="images per predict batch"),
@@ -119,9 +123,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("host_peak_bytes", "host peak", fmt=format_bytes,
            note="high-water mark of the trial process over warm-up and the first pass"),
     Column("gpu_peak_bytes", "GPU peak", fmt=format_bytes,
-           note="TensorFlow allocator peak over warm-up and the first pass"),
+           note="the backend's allocator peak (TensorFlow, JAX: since the trial started, PyTorch) over warm-up "
+                "and the first pass"),
     Column("gpu_device_peak_bytes", "GPU device peak", fmt=format_bytes, views=frozenset([REPORT]),
            note="memory the device gave the process (NVML), CUDA context included"),
+    Column("gpu_reserved_peak_bytes", "GPU reserved peak", fmt=format_bytes, views=frozenset([REPORT]),
+           note="PyTorch: the most its caching allocator held from the device (max_memory_reserved)",
+           only_if_measured=True),
     Column("accuracy", "accuracy", "%", _percent, note="top-1 accuracy where the data has labels"),
     Column("top1_agreement", "top-1 agree", "%", _percent, note="images whose top-1 class matches float32"),
     Column("drift_max_abs", "drift", fmt=lambda v: f"{v:.2g}",
@@ -135,7 +143,9 @@ def shown(df: pd.DataFrame, view: str) -> list[Column]:
     """The columns ``view`` shows that ``df`` has, in display order."""
     if view not in ALL_VIEWS:
         raise ValueError(f"view {view!r}: choose one of {sorted(ALL_VIEWS)}")
-    return [c for c in COLUMNS if view in c.views and c.name in df.columns]
+    return [c for c in COLUMNS if view in c.views and c.name in df.columns
+            and not (c.only_if_varied and df[c.name].nunique() <= 1)
+            and not (c.only_if_measured and df[c.name].map(is_missing).all())]
 
 
 def formatted_rows(df: pd.DataFrame, columns: list[Column]) -> list[list[str]]:

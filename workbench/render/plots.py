@@ -59,20 +59,24 @@ def byte_unit(values: Any) -> tuple[str, float]:
 
 
 def series_keys(df: pd.DataFrame) -> list[tuple[str, ...]]:
-    """The lines of a plot: (pipeline, precision), with the model first when several are shown."""
+    """The lines of a plot: (pipeline, precision), with the model and the Keras backend first
+    when several are shown."""
     keys = _key_columns(df)
     return [tuple(k) for k in df[keys].drop_duplicates().sort_values(keys).itertuples(index=False)]
 
 
 def _key_columns(df: pd.DataFrame) -> list[str]:
-    return ["pipeline", "precision"] if df["model"].nunique() <= 1 else ["model", "pipeline", "precision"]
+    keys = ["pipeline", "precision"] if df["model"].nunique() <= 1 else ["model", "pipeline", "precision"]
+    if "backend" in df.columns and df["backend"].nunique() > 1:  # a colour family per backend too
+        keys.insert(keys.index("pipeline"), "backend")
+    return keys
 
 
 def _series(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame, dict[str, Any]]]:
     """(label, rows sorted by batch, line style) per series.
 
-    Colour says the pipeline (and model), line style and marker the precision, so nine series
-    read as three families of three rather than nine unrelated colours.
+    Colour says the pipeline (and model and backend), line style and marker the precision, so
+    nine series read as three families of three rather than nine unrelated colours.
     """
     from matplotlib import colormaps
 
@@ -220,6 +224,8 @@ def _n_series(df: pd.DataFrame, values: pd.Series, kind: MemoryKind, target: int
         first = part.iloc[0]
         match = fits[(fits["pipeline"] == first["pipeline"]) & (fits["precision"] == first["precision"])
                      & (fits["model"] == first["model"])]
+        if "backend" in fits.columns:  # fitted per backend where several were measured
+            match = match[match["backend"] == first["backend"]]
         fit = None if match.empty else match.iloc[0]
         at = peak_at(fit, batch, target) if fit is not None and target else np.nan
         out.append({"label": label, "style": style, "batch": batch, "fit": fit, "at_target": at,
@@ -356,10 +362,14 @@ def drift_by_precision(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Top-1 agreement with float32 and accuracy (where labels exist) per precision, in %.
 
     Each bar is the mean over the precision's ok trials; the largest absolute output
-    difference from float32 is written above it.
+    difference from float32 is written above it. Where several Keras backends were measured,
+    one bar per backend and precision (``jax · mixed_bfloat16``): each is compared with float32
+    on its own backend.
     """
     ax = new_axes(ax)
     ok = ok_trials(df)
+    if "backend" in ok.columns and ok["backend"].nunique() > 1:
+        ok = ok.assign(precision=ok["backend"].astype(str) + " · " + ok["precision"].astype(str))
     stats = ok.groupby("precision", sort=False).agg(
         top1=("top1_agreement", "mean"), accuracy=("accuracy", "mean"), drift=("drift_max_abs", "max"))
     order = [p for p in ("float32", "mixed_float16", "mixed_bfloat16") if p in stats.index]

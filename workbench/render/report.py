@@ -125,7 +125,7 @@ def memory_model_section(df: pd.DataFrame, host_budget: int | None, margin: floa
             best = max_batch_for_budget(m["fixed_bytes"], m["per_image_bytes"], host_budget, margin)
         per_dataset = m["per_dataset_image_bytes"]
         rows.append({
-            "series": f"{m['model']} · {m['pipeline']} · {m['precision']}",
+            "series": " · ".join(str(m[k]) for k in ("model", "backend", "pipeline", "precision") if k in m),
             "fixed": _fmt(format_bytes)(m["fixed_bytes"]),
             "per_image": _fmt(format_bytes)(m["per_image_bytes"]),
             "per_dataset_image": "not measured" if is_missing(per_dataset) else format_bytes(per_dataset),
@@ -148,9 +148,11 @@ def target_section(df: pd.DataFrame, target: int | None, source: str, host_budge
     series = series_at(df, target, host_budget_bytes=host_budget, margin=margin)
     settings = settings_at(df, target, host_budget_bytes=host_budget, margin=margin)
     rows = []
+    several = "backend" in settings.columns and settings["backend"].nunique() > 1
     for _, r in settings.sort_values(["pipeline", "precision", "batch_size"], kind="mergesort").iterrows():
         predicted = r["predicted_host_bytes"]
-        rows.append({"setting": f"{r['pipeline']} · {r['precision']} · batch {int(r['batch_size'])}",
+        on = f"{r['backend']} · " if several else ""
+        rows.append({"setting": f"{on}{r['pipeline']} · {r['precision']} · batch {int(r['batch_size'])}",
                      "measured": f"{format_bytes(budget_peak(r))} at {int(r['images']):,}" if r["images"] > 0
                      else format_bytes(budget_peak(r)),
                      "predicted": "cannot be predicted" if is_missing(predicted) else format_bytes(predicted),
@@ -203,6 +205,7 @@ def environment_section(env: dict[str, Any]) -> list[tuple[str, str]]:
     """The machine and versions the trials ran on."""
     rows = [(k, env.get(k)) for k in ("hostname", "platform", "python", "tensorflow", "keras", "numpy",
                                       "cpu_model", "cpu_count")]
+    rows += [(k, env[k]) for k in ("jax", "torch") if env.get(k)]  # the other Keras backends, where installed
     rows.append(("RAM", format_bytes(env["ram_total_bytes"]) if env.get("ram_total_bytes") else None))
     rows.append(("GPU", env.get("gpu_name") or "none found"))
     if env.get("gpu_driver"):

@@ -20,7 +20,9 @@ def results_table(df: pd.DataFrame) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    several = "backend" in df.columns and df["backend"].nunique() > 1
     for _, row in df[df["status"].map(text) != "ok"].iterrows():
-        lines.append(f"  {text(row['status'])}: {row['pipeline']} {row['precision']} batch {int(row['batch_size'])}: "
+        on = f"{row['backend']} " if several else ""
+        lines.append(f"  {text(row['status'])}: {on}{row['pipeline']} {row['precision']} batch {int(row['batch_size'])}: "
                      f"{row['error']}")
     return "\n".join(lines)

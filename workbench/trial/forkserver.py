@@ -1,4 +1,10 @@
-"""The fork server's own side: import TensorFlow once, then fork a child per trial.
+"""The fork server's own side: import Keras (and its backend) once, then fork a child per trial.
+
+One server runs one Keras backend (``KERAS_BACKEND``, the second argument): Keras is imported
+with it, and TensorFlow itself only for the ``tensorflow`` backend. No backend initialises a
+device at import (JAX starts its backends on first use, PyTorch CUDA on first use, with
+``PYTORCH_NVML_BASED_CUDA_CHECK`` so that Keras' availability check does not start it), so
+CUDA never crosses a fork.
 
 Protocol on stdin/stdout, one line each: the parent sends
 ``{"config": PATH, "result": PATH, "stderr": PATH}``; the server answers ``pid N`` when the
@@ -107,12 +113,17 @@ def _wait_child(pid: int, parent: int) -> int:
         time.sleep(0.05)
 
 
-def serve(idle_s: float) -> int:
+def serve(idle_s: float, backend: str = "tensorflow") -> int:
     parent = os.getppid()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["KERAS_BACKEND"] = backend  # before Keras is imported: it reads it once
+    if backend == "torch":
+        os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     # The expensive part, paid once. Importing initialises no device: CUDA starts in the child.
     import keras  # noqa: F401
-    import tensorflow  # noqa: F401
+
+    if backend == "tensorflow":
+        import tensorflow  # noqa: F401
 
     from workbench.trial import worker  # noqa: F401  (imported here so each child starts with it loaded)
 
@@ -143,4 +154,5 @@ def serve(idle_s: float) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(serve(float(sys.argv[1]) if len(sys.argv) > 1 else 300.0))
+    sys.exit(serve(float(sys.argv[1]) if len(sys.argv) > 1 else 300.0,
+                   sys.argv[2] if len(sys.argv) > 2 else "tensorflow"))

@@ -35,6 +35,10 @@ def to_host(outputs: Any) -> Any:
         return {k: to_host(v) for k, v in outputs.items()}
     if isinstance(outputs, list | tuple):
         return [to_host(v) for v in outputs]
+    if hasattr(outputs, "detach"):  # a PyTorch tensor (on the GPU, or bfloat16): Keras converts it
+        import keras
+
+        return keras.ops.convert_to_numpy(outputs)
     return np.asarray(outputs)
 
 
@@ -165,7 +169,9 @@ class BatchLoop(Pipeline):
 class Stream(Pipeline):
     """Images read from disk batch by batch through ``tf.data`` with a bounded prefetch, so only
     a few batches live in memory (the modern form of the old ``ImageDataGenerator`` advice:
-    folders are decoded on tf.data's threads, ``.npy`` files read by a generator)."""
+    folders are decoded on tf.data's threads, ``.npy`` files read by a generator). On the JAX and
+    PyTorch backends a ``.npy`` is read through a ``keras.utils.PyDataset`` instead (no
+    TensorFlow needed); a folder still goes through ``tf.data``, so it needs TensorFlow."""
 
     name = "stream"
 
@@ -174,16 +180,26 @@ class Stream(Pipeline):
         if not source.streamable:
             raise ConfigError("the stream pipeline needs data on disk (a folder, a .npy file or demo)")
 
+    def _batches(self, limit: int | None = None) -> Any:
+        """``tf.data`` on the TensorFlow backend (and for folders), else a PyDataset."""
+        from workbench.trial.sources import NpySource
+
+        if self.keras.backend.backend() == "tensorflow" or not isinstance(self.source, NpySource):
+            ds = self.source.dataset(self.batch_size)
+            return ds.take(limit) if limit else ds
+        from workbench.trial.pydata import batch_dataset
+
+        return batch_dataset(self.keras, self.source, self.batch_size, limit)
+
     def warmup(self, batches: int) -> float:
         t0 = time.perf_counter()
         timer = batch_timer(self.keras, None)
-        self.model.predict(self.source.dataset(self.batch_size).take(max(batches, 1)),
-                           verbose=0, callbacks=[timer])
+        self.model.predict(self._batches(max(batches, 1)), verbose=0, callbacks=[timer])
         return (timer.first_end or time.perf_counter()) - t0
 
     def run(self, hook: Hook = None) -> tuple[list[float], int]:
         timer = batch_timer(self.keras, hook)
-        self.model.predict(self.source.dataset(self.batch_size), verbose=0, callbacks=[timer])
+        self.model.predict(self._batches(), verbose=0, callbacks=[timer])
         return timer.latencies, self.source.n
 
 
@@ -195,7 +211,8 @@ class StreamToDisk(Pipeline):
     The call is a ``tf.function``-compiled ``model(x, training=False)`` with a batch dimension
     left open (one trace serves the partial last batch too): it stayed flatter than
     ``predict_on_batch`` here (docs/inputs.md). ``call="predict_on_batch"`` keeps the other for
-    comparison. The output file is deleted by :meth:`close` unless ``keep`` is set.
+    comparison, and is the call on the JAX and PyTorch backends (Keras' own compiled predict
+    step on JAX; eager on PyTorch). The output file is deleted by :meth:`close` unless ``keep``.
     """
 
     name = "stream_to_disk"
@@ -212,7 +229,8 @@ class StreamToDisk(Pipeline):
             os.close(fd)
             outputs_path = name
         self.outputs_path, self.keep = Path(outputs_path), keep
-        self._call = self._compiled() if call == "compiled" else self._on_batch
+        compiled = call == "compiled" and keras.backend.backend() == "tensorflow"
+        self._call = self._compiled() if compiled else self._on_batch
 
     def _compiled(self) -> Callable[[np.ndarray], Any]:
         import tensorflow as tf

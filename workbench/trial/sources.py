@@ -3,13 +3,16 @@
 A source knows how many images it has (``n``), their labels where they exist and the files it
 had to skip. It can decode everything into one array (:meth:`Source.load`, for ``in_memory``
 and ``batch_loop``) or, when its images live on disk, hand out a ``tf.data`` pipeline that
-reads them batch by batch (:meth:`Source.dataset`, for ``stream``). Pixel values are not
-rescaled: a model gets what a decoded 8-bit image holds (0..255) and preprocesses as it
-was built to. Runs inside the worker process; TensorFlow is imported lazily, there.
+reads them batch by batch (:meth:`Source.dataset`, for ``stream``; on the JAX and PyTorch
+backends a ``.npy`` is streamed through a ``keras.utils.PyDataset`` instead, :mod:`.pydata`).
+Pixel values are not rescaled: a model gets what a decoded 8-bit image holds (0..255) and
+preprocesses as it was built to. Runs inside the worker process; TensorFlow is imported lazily,
+there, and only where a step needs it (tf.data, folder decoding, resizing on its backend).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +111,13 @@ def fit_channels(batch: np.ndarray, channels: int) -> np.ndarray:
 
 
 def resize_batch(batch: Any, size: tuple[int, int]) -> Any:
-    """Bilinear resize of a (B, H, W, C) batch, eagerly or inside a tf.data graph."""
+    """Bilinear, antialiased resize of a (B, H, W, C) batch, eagerly or inside a tf.data graph;
+    on another Keras backend with ``keras.ops`` (the same resize, no TensorFlow needed)."""
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        import keras
+
+        resized = keras.ops.image.resize(batch, size, interpolation="bilinear", antialias=True)
+        return keras.ops.convert_to_numpy(resized)
     import tensorflow as tf
 
     return tf.image.resize(batch, size, method="bilinear", antialias=True)
@@ -164,6 +173,18 @@ class NpySource(Source):
                     np.copyto(f32[:count], raw[:count], casting="unsafe")
                 batch = fit_channels(f32[:count], self.channels)
                 yield np.asarray(resize_batch(batch, self.image_size)) if self._needs_resize() else batch
+
+    def read_batch(self, start: int, count: int) -> np.ndarray:
+        """Images ``start:start+count`` at the model's size, read from the file (random access,
+        for a ``keras.utils.PyDataset``)."""
+        per_image = int(np.prod(self.file_shape[1:])) * self.dtype.itemsize
+        raw = np.empty((count, *self.file_shape[1:]), dtype=self.dtype)
+        with self.path.open("rb", buffering=0) as fh:
+            fh.seek(self.offset + start * per_image)
+            if fh.readinto(raw.data.cast("B")) != count * per_image:
+                raise ConfigError(f"{self.path.name} is shorter than its header says (truncated file)")
+        batch = fit_channels(raw.astype(np.float32, copy=False), self.channels)
+        return np.asarray(resize_batch(batch, self.image_size)) if self._needs_resize() else batch
 
     def _needs_resize(self) -> bool:
         return tuple(self.file_shape[1:3]) != tuple(self.image_size)

@@ -4,9 +4,10 @@ Usage (by the runner, not by hand)::
 
     python -m workbench.trial.worker CONFIG.json RESULT.json
 
-This is the only place TensorFlow is imported. The order of the phases matters:
+This is the only place Keras and its backend are imported (TensorFlow only for the tensorflow
+backend: :mod:`workbench.trial.runtime`). The order of the phases matters:
 
-1. environment and GPU options are set before TensorFlow initialises;
+1. environment and GPU options are set before the backend initialises;
 2. load: model, data, pipeline (``load_s``; ``host_baseline_bytes`` at its end);
 3. warm-up: a few batches, tracing included (``first_batch_s``);
 4. timed phase: whole passes until the minimum passes, batches and duration, outputs forced
@@ -39,7 +40,8 @@ from workbench.nvml import NvmlProcessMemory
 from workbench.results import Status, TrialResult
 from workbench.spread import is_unstable, throughput_stats
 from workbench.trial.probes.creep import MIN_PASSES_FOR_FLAG, creep_bytes_per_pass, is_creeping
-from workbench.trial.probes.gpu import TfAllocatorPeak, configure_tf_gpus, is_gpu_oom
+from workbench.trial.probes.gpu import gpu_oom_status
+from workbench.trial.probes.gpu_backends import injected_oom
 from workbench.trial.probes.host import HostPeak, current_rss_bytes
 from workbench.trial.probes.timing import keep_measuring, latency_stats
 from workbench.types import FAULTS, FaultKind
@@ -48,7 +50,8 @@ from workbench.types import FAULTS, FaultKind
 class Faults:
     """Injected failures, for the tests and for teaching what a failure looks like."""
 
-    def __init__(self, fault: str | None) -> None:
+    def __init__(self, fault: str | None, backend: str = "tensorflow") -> None:
+        self.backend = backend
         name, _, arg = (fault or "").partition(":")  # TrialConfig checked it: a FAULTS name
         self.kind: FaultKind | None = name if name in FAULTS else None
         self.alloc_bytes = parse_bytes(arg) if self.kind == "alloc" else 0
@@ -71,7 +74,7 @@ class Faults:
         elif self.kind == "raise":
             raise RuntimeError("injected failure")
         elif self.kind == "raise_oom":
-            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor (injected)")
+            raise injected_oom(self.backend, tf)  # the backend's own out-of-memory error
         elif self.kind == "alloc":
             block = np.ones(self.alloc_bytes, dtype=np.uint8)  # touched, so resident
             del block
@@ -97,16 +100,21 @@ def measure(cfg: TrialConfig, result: TrialResult, scratch: Path | None = None) 
     t_load = time.perf_counter()
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
+    from workbench.trial import runtime
+
+    backend = runtime.start(cfg)  # KERAS_BACKEND before Keras; TensorFlow only for its backend
+    keras, tf = backend.keras, backend.tf
 
     from workbench.trial import drift, models, pipelines, precision
     from workbench.trial.sources import build_source
 
-    result.tf_version, result.keras_version = tf.__version__, keras.__version__
-    gpu = configure_tf_gpus(tf, cfg.budget.gpu_bytes)
+    result.tf_version = tf.__version__ if tf is not None else None
+    result.keras_version, result.backend_version = keras.__version__, backend.version
+    gpu = backend.gpu.info()
     result.gpu_name = gpu["gpu_name"]
     result.gpu_budget_enforced = gpu["gpu_budget_enforced"]
+    if gpu["gpu_present"]:
+        result.gpu_preallocated, result.gpu_peak_method = backend.gpu.preallocated, backend.gpu.method
 
     precision.apply_policy(keras, cfg.precision)
     model = models.build_model(keras, cfg.model)
@@ -126,8 +134,8 @@ def measure(cfg: TrialConfig, result: TrialResult, scratch: Path | None = None) 
     result.host_baseline_bytes = current_rss_bytes()
     result.host_load_peak_bytes = host.peak()
     try:
-        allocator = TfAllocatorPeak(tf)
-        faults = Faults(cfg.fault)
+        allocator = backend.gpu  # the backend's own allocator figures (None without a GPU)
+        faults = Faults(cfg.fault, cfg.backend)
         host.reset()
         allocator.reset()
         result.first_batch_s = pipe.warmup(cfg.timing.warmup_batches)
@@ -176,6 +184,8 @@ def measure(cfg: TrialConfig, result: TrialResult, scratch: Path | None = None) 
         result.host_creeping = is_creeping(rss_per_pass, result.host_peak_all_bytes)
         gpu_peak = allocator.peak()
         result.gpu_peak_all_bytes = float(gpu_peak) if gpu_peak is not None else float("nan")
+        reserved = allocator.reserved_peak()  # PyTorch's caching allocator: what it held from the device
+        result.gpu_reserved_peak_bytes = float(reserved) if reserved is not None else float("nan")
         device_peak = nvml.used_bytes() if gpu["gpu_present"] else None
         result.gpu_device_peak_bytes = float(device_peak) if device_peak is not None else float("nan")
         host.close()
@@ -226,14 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         code = 1
     except Exception as exc:  # a failed trial is data: record it and exit non-zero
         traceback.print_exc()
-        if is_gpu_oom(exc):
-            simulated = cfg.budget.gpu_bytes if result.gpu_budget_enforced else None
-            result.status = Status.OVER_BUDGET if simulated else Status.OOM
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            result.error = (
-                f"GPU memory ran out under the simulated {simulated / 2**30:.2f} GiB budget: {first_line}"
-                if simulated else f"GPU out of memory: {first_line}"
-            )
+        out_of_memory = gpu_oom_status(exc, cfg.budget.gpu_bytes, result.gpu_budget_enforced)
+        if out_of_memory is not None:  # over_budget under a simulated budget, else oom
+            result.status, result.error = Status(out_of_memory[0]), out_of_memory[1]
         else:
             result.status = Status.ERROR
             result.error = f"{type(exc).__name__}: {exc}"

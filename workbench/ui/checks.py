@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.config import (
+    BACKENDS,
     PIPELINES,
     PRECISIONS,
     Budget,
@@ -43,6 +44,7 @@ def check_sweep(form: SweepForm) -> tuple[SweepConfig | None, dict[str, str]]:
         ("target_images", "target_images", form.target_size),
         ("pipelines", "pipelines", lambda: parse_name_list(form.ticked(form.pipelines), PIPELINES, "pipelines")),
         ("precisions", "precisions", lambda: parse_name_list(form.ticked(form.precisions), PRECISIONS, "precisions")),
+        ("backends", "backends", lambda: parse_name_list(form.ticked(form.backends), BACKENDS, "backends")),
         ("batch_sizes", "batch_sizes", form.batch_sizes),
         ("host_budget", "host", lambda: form.host_budget.value.strip() and parse_bytes(form.host_budget.value)),
         ("gpu_budget", "gpu", lambda: form.gpu_budget.value.strip() and parse_bytes(form.gpu_budget.value)),
@@ -71,11 +73,12 @@ def check_sweep(form: SweepForm) -> tuple[SweepConfig | None, dict[str, str]]:
         sweep = SweepConfig(model=parts["model"], data=parts["data"], pipelines=parts["pipelines"],
                             precisions=parts["precisions"], batch_sizes=parts["batch_sizes"],
                             budget=form.budget(), timing=parts["timing"], images=parts["images"],
-                            target_images=parts["target_images"])
+                            target_images=parts["target_images"], backends=parts["backends"])
         expand(sweep)  # settings that cannot go together (stream needs data on disk)
     except ConfigError as exc:
         text = str(exc)
-        group = "pipelines" if "pipeline" in text else "images" if "images" in text else "general"
+        group = ("backends" if "backend" in text else "pipelines" if "pipeline" in text
+                 else "images" if "images" in text else "general")
         return None, {group: text}
     return sweep, {}
 

@@ -18,6 +18,7 @@ import ipywidgets as W
 
 from workbench.config import (
     APPLICATIONS,
+    BACKENDS,
     BUILTIN_MODELS,
     PIPELINES,
     PRECISIONS,
@@ -40,7 +41,7 @@ DEFAULT_DATA = DataSpec("synthetic")  # synthetic images at DataSpec's own defau
 MODEL_FILE = "__file__"  # the model picker's "your model file" entry
 MODEL_NAMES = (*sorted(BUILTIN_MODELS, key=lambda n: n != "demo"), *sorted(APPLICATIONS))
 # Messages are shown next to these groups of controls ("general" sits under the buttons).
-GROUPS = ("model", "image_size", "data", "images", "target_images", "pipelines", "precisions", "batch_sizes",
+GROUPS = ("model", "image_size", "data", "images", "target_images", "pipelines", "precisions", "backends", "batch_sizes",
           "host_budget", "gpu_budget", "timing", "out", "general")
 _STYLE = {"description_width": "110px"}
 
@@ -59,7 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "min_batches": _TIMING["min_batches"], "min_duration": _TIMING["min_duration_s"],
     "drift_samples": _TIMING["drift_samples"], "out": DEFAULT_OUT, "batch_sizes": _SWEEP["batch_sizes"],
     "precisions": _SWEEP["precisions"], "pipelines": _SWEEP["pipelines"], "images": _SWEEP["images"],
-    "target_images": _SWEEP["target_images"],
+    "target_images": _SWEEP["target_images"], "backends": _SWEEP["backends"],
     "retry_failed": False,  # run_sweep's default: failed trials are kept, not run again
     "executor": "local", "ray_address": None,  # where trials run: this machine, or a Ray cluster
 }
@@ -109,6 +110,7 @@ class SweepForm:
                                 style=_STYLE, layout=_wide())
         self.pipelines: dict[str, W.Checkbox] = {n: W.Checkbox(description=n, indent=False, layout=W.Layout(width="130px")) for n in PIPELINES}
         self.precisions: dict[str, W.Checkbox] = {n: W.Checkbox(description=n, indent=False, layout=W.Layout(width="150px")) for n in PRECISIONS}
+        self.backends: dict[str, W.Checkbox] = {n: W.Checkbox(description=n, indent=False, layout=W.Layout(width="130px")) for n in BACKENDS}
         self.batch_mode = W.ToggleButtons(options=[("list", "list"), ("powers of two", "pow2")],
                                           style={"button_width": "130px"})
         self.images = W.Text(description="dataset sizes", style=_STYLE, layout=_wide(),
@@ -156,6 +158,7 @@ class SweepForm:
             "retry_failed": self.retry_failed, "executor": self.executor, "ray_address": self.ray_address,
             **{f"pipeline_{n}": w for n, w in self.pipelines.items()},
             **{f"precision_{n}": w for n, w in self.precisions.items()},
+            **{f"backend_{n}": w for n, w in self.backends.items()},
         }
 
     def set_values(self, **values: Any) -> None:
@@ -180,7 +183,7 @@ class SweepForm:
             if key in values:
                 v = values[key]
                 getattr(self, key).value = "" if v is None else ("x".join(map(str, v)) if isinstance(v, tuple | list) else str(v))
-        for key, boxes in (("pipelines", self.pipelines), ("precisions", self.precisions)):
+        for key, boxes in (("pipelines", self.pipelines), ("precisions", self.precisions), ("backends", self.backends)):
             if key in values:
                 chosen = values[key].split(",") if isinstance(values[key], str) else list(values[key])
                 for name, box in boxes.items():
@@ -353,6 +356,7 @@ class SweepForm:
             "What to compare": W.VBox([
                 row([W.Label("pipelines", layout=W.Layout(width="110px")), *self.pipelines.values(), m["pipelines"]]),
                 row([W.Label("precisions", layout=W.Layout(width="110px")), *self.precisions.values(), m["precisions"]]),
+                row([W.Label("backends", layout=W.Layout(width="110px")), *self.backends.values(), m["backends"]]),
                 row([W.Label("batch sizes", layout=W.Layout(width="110px")), self.batch_mode]),
                 row([self.batch_list, self.batch_min, self.batch_max, m["batch_sizes"]]),
             ]),

@@ -125,7 +125,8 @@ class Workbench:
         if self._sweep is not None:
             n = len(expand(self._sweep))
             s = self._sweep
-            self.plan.value = (f"<i>{n} trial{'s' * (n != 1)}: {len(s.pipelines)} pipeline(s) × "
+            on = f"{len(s.backends)} backends × " if len(s.backends) > 1 else ""
+            self.plan.value = (f"<i>{n} trial{'s' * (n != 1)}: {on}{len(s.pipelines)} pipeline(s) × "
                                f"{len(s.precisions)} precision(s) × batch sizes {', '.join(map(str, s.batch_sizes))}</i>")
         else:
             self.plan.value = ""

@@ -131,5 +131,6 @@ def recommendation_html(rec: Any, host_budget: int | None, gpu_budget: int | Non
     if rec.row is None:
         return f"<b>No recommendation</b> ({under}): {reason}{notes}"
     r = rec.row
-    setting = f"{r.get('pipeline')} · {r.get('precision')} · batch {int(r.get('batch_size'))}"
+    on = f"{r.get('backend')} · " if r.get("backend") not in (None, "tensorflow") else ""
+    setting = f"{on}{r.get('pipeline')} · {r.get('precision')} · batch {int(r.get('batch_size'))}"
     return f"<b>Recommended</b> ({under}): <b>{html.escape(setting)}</b>: {reason}{notes}"

@@ -1,6 +1,8 @@
-"""GPU memory as TensorFlow's allocator sees it, and TF's GPU options (trial side).
+"""GPU memory as TensorFlow's allocator sees it, TF's GPU options, and what a GPU
+out-of-memory error looks like on each Keras backend (trial side).
 
-The device-level figure comes from :mod:`workbench.nvml`. Without a GPU every figure here is
+The device-level figure comes from :mod:`workbench.nvml`; JAX and PyTorch have their own
+probes in :mod:`workbench.trial.probes.gpu_backends`. Without a GPU every figure here is
 ``None`` (stored as NaN), never 0. The functions take the ``tf`` module as an argument so the
 tests can pass a stand-in for a GPU that does not exist on the test machine.
 """
@@ -59,7 +61,36 @@ class TfAllocatorPeak:
         return int(self.tf.config.experimental.get_memory_info(self.device)["peak"])
 
 
-def is_gpu_oom(exc: BaseException) -> bool:
-    """True for TF's out-of-memory error (by class name: the parent cannot import TF)."""
+def gpu_oom_backend(exc: BaseException) -> str | None:
+    """Which backend's device out-of-memory error ``exc`` is, by class name and message (no
+    framework is imported to tell): TensorFlow's ``ResourceExhaustedError``; JAX's
+    ``XlaRuntimeError`` (``JaxRuntimeError`` since JAX 0.4.36) saying ``RESOURCE_EXHAUSTED``;
+    PyTorch's ``torch.cuda.OutOfMemoryError``. None for anything else."""
     names = {cls.__name__ for cls in type(exc).__mro__}
-    return "ResourceExhaustedError" in names or "OOM when allocating" in str(exc)
+    text = str(exc)
+    if "ResourceExhaustedError" in names or "OOM when allocating" in text:
+        return "tensorflow"
+    if names & {"XlaRuntimeError", "JaxRuntimeError"} and "RESOURCE_EXHAUSTED" in text:
+        return "jax"
+    if "OutOfMemoryError" in names or "CUDA out of memory" in text:
+        return "torch"
+    return None
+
+
+def is_gpu_oom(exc: BaseException) -> bool:
+    """True for a device out-of-memory error of any backend (see :func:`gpu_oom_backend`)."""
+    return gpu_oom_backend(exc) is not None
+
+
+def gpu_oom_status(exc: BaseException, gpu_budget_bytes: int | None, budget_enforced: bool) -> tuple[str, str] | None:
+    """``(status, error)`` for a device out-of-memory error: ``over_budget`` when a simulated
+    GPU budget was in force (the smaller card ran out), else ``oom`` (the real device did);
+    None when ``exc`` is no such error."""
+    if not is_gpu_oom(exc):
+        return None
+    text = str(exc).strip()
+    first_line = text.splitlines()[0] if text else type(exc).__name__
+    if gpu_budget_bytes and budget_enforced:
+        return "over_budget", (f"GPU memory ran out under the simulated {gpu_budget_bytes / 2**30:.2f} GiB "
+                               f"budget: {first_line}")
+    return "oom", f"GPU out of memory: {first_line}"
