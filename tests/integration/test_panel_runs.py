@@ -119,3 +119,25 @@ def test_run_sweep_then_decide_export_and_reopen(tmp_path):
     assert "opened" in again.status.value and again.results.table.value == wb.results.table.value
     assert is_png(again.results.pareto) and not again.jobs.busy
     assert (tmp_path / "runs" / "results.jsonl").read_bytes() == before and trial_processes() == []
+
+
+@pytest.mark.slow
+def test_export_job_script_writes_the_recommended_setting(tmp_path):
+    import ast
+
+    import numpy as np
+
+    data = tmp_path / "images.npy"
+    np.save(data, np.random.default_rng(0).integers(0, 256, size=(64, 32, 32, 3), dtype=np.uint8))
+    wb = make_panel(tmp_path, data=str(data), batch_sizes="4,8", pipelines="stream_to_disk")
+    assert wb.script_button.disabled  # nothing measured yet
+    wb.run_button.click()
+    assert wb.wait(180), "sweep did not finish"
+    assert not wb.script_button.disabled
+    row = wb.results.decision.row
+    path = wb.export_script()
+    text = path.read_text()
+    ast.parse(text)  # a whole Python script
+    assert path == tmp_path / "runs" / "job.py" and "predictions.npy" in text and "images.npy" in text
+    assert f"'batch_size': {int(row['batch_size'])}," in text and "'pipeline': 'stream_to_disk'" in text, text[:3000]
+    assert "job script" in wb.links.value and "eval(" not in text and "pickle" not in text

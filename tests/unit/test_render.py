@@ -42,6 +42,8 @@ def full_df():
     df.loc[ok, "first_batch_s"] = 2.345
     df.loc[ok, "throughput_cv"] = 0.034
     df["unstable"] = [False if good else None for good in ok]
+    df["host_creeping"] = [False if good else None for good in ok]
+    df.loc[df.index[5], "host_creeping"] = True  # one setting whose memory kept growing over its passes
     df["repeat"] = 0  # load_results always has it: which run of the setting
     return df
 
@@ -115,12 +117,13 @@ def test_terminal_report_and_panel_show_the_same_strings():
     assert row["GPU device peak"] == "670.00 MiB" and row["first batch s"] == "2.35"
     assert (row["accuracy %"], row["top-1 agree %"], row["drift"]) == ("88.0", "98.0", "0.01")
     assert row["error"] == "" and report[0]["drift"] == "0"  # float32 against itself: 0, measured
-    assert (row["run"], row["spread %"], row["unstable"]) == ("1", "3.4", "no")
+    assert (row["run"], row["spread %"], row["unstable"], row["creeps"]) == ("1", "3.4", "no", "yes")
+    assert report[0]["creeps"] == "no"
     # The out-of-memory trial measured nothing: n/a, never 0.
     oom = report[6]
     assert oom["status"] == "oom" and oom["error"] == "oom here"
     assert {oom[c.label] for c in COLUMNS if not c.is_text and c.name not in ("batch_size", "repeat") and c.label in oom} == {"n/a"}
-    assert oom["unstable"] == "n/a"
+    assert oom["unstable"] == oom["creeps"] == "n/a"
 
 
 def test_missing_figures_are_na_and_small_times_keep_their_digits():
@@ -193,3 +196,18 @@ def test_every_template_is_package_data():
     assert {"report_page.html", "results_table.html", "panel_table.html", "docs_page.html",
             "docs_index.html", "docs.css", "report.css"} <= set(names)
     assert all(any(fnmatch.fnmatch(f"templates/{n}", pat) for pat in packaged) for n in names)
+
+
+def test_the_recommendation_warns_when_the_chosen_setting_creeps():
+    from workbench.analysis import recommend
+
+    df = full_df()
+    df["host_creep_bytes_per_pass"] = float("nan")
+    df["host_creeping"] = df["host_creeping"].map(lambda v: False if v is True else v)
+    best = df["throughput_ips"].astype(float).idxmax()
+    quiet = recommend(df)
+    assert not any("kept growing" in n for n in quiet.notes)
+    df.loc[best, ["host_creeping", "host_creep_bytes_per_pass"]] = [True, 3 * MIB]
+    rec = recommend(df)
+    assert rec.row is not None and rec.row["batch_size"] == df.loc[best, "batch_size"]
+    assert any("kept growing over the timed passes (3.00 MiB a pass)" in n for n in rec.notes), rec.notes

@@ -310,6 +310,11 @@ def explain(df: pd.DataFrame, row: dict[str, Any], host_limit: float | None,
     agreement = row.get("top1_agreement")
     if row["precision"] != "float32" and agreement is not None:
         notes.append(f"{row['precision']} agrees with float32 on the top-1 class for {agreement * 100:.1f} % of images")
+    creep = row.get("host_creep_bytes_per_pass")
+    if row.get("host_creeping") is True:
+        grows = f" ({format_bytes(creep)} a pass)" if isinstance(creep, int | float) and math.isfinite(creep) else ""
+        notes.append(f"its resident memory kept growing over the timed passes{grows}: a long job that calls "
+                     "predict again and again will hold more than the peak measured; leave room for it")
     if not host_budget_bytes and not gpu_budget_bytes:
         notes.append("no memory budget given: the choice is the best measured, whatever its memory")
     else:

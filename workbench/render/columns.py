@@ -122,6 +122,9 @@ COLUMNS: tuple[Column, ...] = (
            note="resident memory of the trial process after loading, before predicting"),
     Column("host_peak_bytes", "host peak", fmt=format_bytes,
            note="high-water mark of the trial process over warm-up and the first pass"),
+    Column("host_creeping", "creeps", fmt=_yes_no, is_text=True, views=frozenset([REPORT, PANEL]),
+           note="yes: resident memory kept growing over the timed passes (more than 1 % of the peak a pass "
+                "over 5 or more): a long job that calls predict again and again reaches more"),
     Column("gpu_peak_bytes", "GPU peak", fmt=format_bytes,
            note="the backend's allocator peak (TensorFlow, JAX: since the trial started, PyTorch) over warm-up "
                 "and the first pass"),

@@ -68,6 +68,8 @@ class Workbench:
                                     icon="folder-open")
         self.report_button = W.Button(description="Export HTML report", icon="file-code-o", disabled=True)
         self.csv_button = W.Button(description="Export CSV", icon="table", disabled=True)
+        self.script_button = W.Button(description="Export job script", icon="terminal", disabled=True,
+                                      tooltip="a standalone script that runs the recommended setting on all the data")
         self.progress = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="420px"))
         self.status = W.HTML()
         self.details = W.HTML()
@@ -90,6 +92,7 @@ class Workbench:
         self.open_button.on_click(lambda _b: self._guard(self.open))
         self.report_button.on_click(lambda _b: self._guard(self.export_report))
         self.csv_button.on_click(lambda _b: self._guard(self.export_csv))
+        self.script_button.on_click(lambda _b: self._guard(self.export_script))
         self.form.observe(self._on_change)
         for widget in (self.objective, self.margin):
             widget.observe(lambda _c: self._redecide(), "value")
@@ -109,7 +112,7 @@ class Workbench:
         blocks += [timing, W.HTML("<b>Decide</b>"), W.HBox([self.objective, self.margin, self.max_batch, self.strategy]),
                    W.HBox([self.run_button, self.search_button, self.cancel_button, self.open_button]),
                    self.plan, self.form.messages["general"], W.HBox([self.progress]), self.status, self.details,
-                   self.results.widget, W.HBox([self.report_button, self.csv_button, self.title]), self.links]
+                   self.results.widget, W.HBox([self.report_button, self.csv_button, self.script_button, self.title]), self.links]
         box = W.VBox(blocks)
         box.add_class("wb-panel")
         return box
@@ -147,6 +150,7 @@ class Workbench:
         has_results = self.results.df is not None and not self.results.df.empty
         self.report_button.disabled = busy or not has_results
         self.csv_button.disabled = busy or not has_results
+        self.script_button.disabled = busy or not has_results
 
     def _guard(self, action: Any) -> None:
         """Run a button's action; a user's mistake becomes a message, never a traceback."""
@@ -250,6 +254,21 @@ class Workbench:
         path = out / "results.csv"
         load_results(out).to_csv(path, index=False)
         self._link("CSV", path)
+        return path
+
+    def export_script(self) -> Path:
+        """Write a standalone job script for the recommended setting (what ``workbench script``
+        writes: the same loading, precision, pipeline and batch size, outputs to a ``.npy``) next
+        to the results, with the measured and predicted peaks in its header, and link it."""
+        from workbench.engine.scriptgen import write_script
+
+        rec = self.results.decision
+        if rec is None or rec.row is None or not isinstance(rec.row.get("config"), dict):
+            raise WorkbenchError("no recommended setting to export: run a sweep, or loosen the budget")
+        out = Path(self.form.out.value.strip())
+        cfg = TrialConfig.from_dict(rec.row["config"])
+        path = Path(write_script(cfg, str(out / "predictions.npy"), out / "job.py", results_dir=out))
+        self._link("job script", path)
         return path
 
     def _link(self, what: str, path: Path) -> None:
