@@ -70,6 +70,17 @@ def bare_fixed_cost(model: str, size: int) -> float:
     return time.perf_counter() - t0
 
 
+def add_setting_options(ap: argparse.ArgumentParser) -> None:
+    """The setting timed (MobileNetV2 96 px, batch 32, 256 images by default) and the timing
+    options; bench_repeat.py times the same setting."""
+    ap.add_argument("--model", default="mobilenet_v2")
+    ap.add_argument("--image-size", type=int, default=96)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--images", type=int, default=256)
+    ap.add_argument("--seconds", type=float, default=None, help="timed seconds at least (default: TimingSpec's)")
+    ap.add_argument("--min-passes", type=int, default=None, help="timed passes at least (default: TimingSpec's)")
+
+
 def timing_from(args: argparse.Namespace) -> TimingSpec:
     """The user's default timing, with only what the options change (drift off: it runs after
     the timed phase and costs time, not throughput)."""
@@ -83,12 +94,7 @@ def timing_from(args: argparse.Namespace) -> TimingSpec:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="mobilenet_v2")
-    ap.add_argument("--image-size", type=int, default=96)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--images", type=int, default=256)
-    ap.add_argument("--seconds", type=float, default=None, help="timed seconds at least (default: TimingSpec's)")
-    ap.add_argument("--min-passes", type=int, default=None, help="timed passes at least (default: TimingSpec's)")
+    add_setting_options(ap)
     ap.add_argument("--pairs", type=int, default=3, help="interleaved bare/workbench pairs (default 3)")
     ap.add_argument("--no-fixed-cost", action="store_true", help="skip the fixed-cost part")
     args = ap.parse_args()

@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workbench.config import DataSpec, ModelSpec, SweepConfig, TimingSpec  # noqa: E402
+from bench_overhead import add_setting_options, timing_from  # noqa: E402  (this folder: the same setting)
+
+from workbench.config import DataSpec, ModelSpec, SweepConfig  # noqa: E402
 from workbench.engine.runner import run_sweep  # noqa: E402
 
 GOAL = 1.10  # max/min of the three throughputs
@@ -28,21 +29,12 @@ GOAL = 1.10  # max/min of the three throughputs
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="mobilenet_v2")
-    ap.add_argument("--image-size", type=int, default=96)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--images", type=int, default=256)
+    add_setting_options(ap)
     ap.add_argument("--sweeps", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=None, help="timed seconds at least (default: TimingSpec's)")
-    ap.add_argument("--min-passes", type=int, default=None, help="timed passes at least (default: TimingSpec's)")
     ap.add_argument("--out", default=None, help="folder for the sweeps' results (default: a temporary one)")
     args = ap.parse_args()
 
-    timing = TimingSpec(drift_samples=0)  # the user's default timing; drift runs after it, costs only time
-    if args.seconds is not None:
-        timing = replace(timing, min_duration_s=args.seconds)
-    if args.min_passes is not None:
-        timing = replace(timing, min_passes=args.min_passes)
+    timing = timing_from(args)  # the user's default timing; drift runs after it, costs only time
     sweep = SweepConfig(model=ModelSpec(args.model, image_size=args.image_size),
                         data=DataSpec("synthetic", count=args.images), batch_sizes=(args.batch,), timing=timing)
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench-repeat-"))

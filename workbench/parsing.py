@@ -80,14 +80,26 @@ def check_margin(value: Any, *, typed: str | None = None) -> float:
     return number
 
 
-def parse_margin(text: str) -> float:
-    """``10%`` or ``0.1`` -> 0.1."""
+def _share(text: str | float, what: str, example: str) -> float:
+    """``10%`` or ``0.1`` -> 0.1; ConfigError naming ``what`` when it is not a number."""
     raw = str(text).strip()
     try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+        return float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
     except ValueError:
-        raise ConfigError(f"margin {text!r} is malformed: write 10% or 0.1") from None
-    return check_margin(value, typed=text)
+        raise ConfigError(f"{what} {text!r} is malformed: write {example}") from None
+
+
+def parse_margin(text: str) -> float:
+    """``10%`` or ``0.1`` -> 0.1."""
+    return check_margin(_share(text, "margin", "10% or 0.1"), typed=text)
+
+
+def parse_max_cv(text: str | float) -> float:
+    """``5%`` or ``0.05`` -> 0.05 (the spread above which a trial is re-measured)."""
+    value = _share(text, "--max-cv", "5% or 0.05")
+    if not math.isfinite(value) or not value > 0:
+        raise ConfigError(f"--max-cv {text!r} must be a positive share, e.g. 5%")
+    return value
 
 
 def whole_number(value: Any) -> int | None:

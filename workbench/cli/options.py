@@ -8,7 +8,6 @@ defaults of its own (the demo) passes them here rather than editing the parser a
 from __future__ import annotations
 
 import argparse
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import fields
@@ -17,7 +16,7 @@ from typing import Any
 from workbench.config import Budget, DataSpec, ModelSpec, SweepConfig, TimingSpec, parse_bytes
 from workbench.engine.executors import Executor, make_executor
 from workbench.errors import ConfigError
-from workbench.parsing import parse_margin  # noqa: F401  (re-exported: the subcommands import it from here)
+from workbench.parsing import parse_margin, parse_max_cv  # noqa: F401  (parse_margin re-exported: the subcommands import it from here)
 
 _TIMING: dict[str, Any] = {f.name: f.default for f in fields(TimingSpec)}
 _BUDGET: dict[str, Any] = {f.name: f.default for f in fields(Budget)}
@@ -86,18 +85,6 @@ def add_target_option(p: argparse.ArgumentParser) -> None:
                    help="images of the real job, e.g. 1200000: the answers predict each setting's peak at "
                         "that size (default: the full count of a folder or .npy; for synthetic or demo data "
                         "the largest size measured)")
-
-
-def parse_max_cv(text: str | float) -> float:
-    """``5%`` or ``0.05`` -> 0.05 (the spread above which a trial is re-measured)."""
-    raw = str(text).strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise ConfigError(f"--max-cv {text!r} is malformed: write 5% or 0.05") from None
-    if not math.isfinite(value) or not value > 0:
-        raise ConfigError(f"--max-cv {text!r} must be a positive share, e.g. 5%")
-    return value
 
 
 def optional_bytes(text: str | None) -> int | None:

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 from workbench.analysis.memory_model import fit_line
 from workbench.analysis.peaks import budget_peak
 from workbench.config import TrialConfig, format_bytes
-from workbench.results import TrialResult
+from workbench.engine.bracket import NEAREST
+from workbench.engine.search_target import Probe
+from workbench.results import TrialResult, json_value
 from workbench.types import MemoryKind
 
 if TYPE_CHECKING:
@@ -28,9 +30,6 @@ if TYPE_CHECKING:
     from workbench.engine.search import ProbeEvent, SearchResult
 
 CONFIRM_RUNS = 4  # trials the confirmation may run: the answer again, and a step down run twice
-NEAREST = 3  # measured points the local memory line is fitted through
-
-Probe = Callable[[TrialConfig], "TrialResult | None"]
 
 
 def step_down(batch: int, worst: float, spread: float, limit: float, points: dict[int, float]) -> int:
@@ -49,10 +48,6 @@ def step_down(batch: int, worst: float, spread: float, limit: float, points: dic
         below = [b for b, peak in points.items() if b < batch and peak <= limit]
         lower = max(below) if below else batch // 2
     return max(lower, 1)
-
-
-def _peak(trial: TrialResult, kind: MemoryKind) -> float:
-    return float(budget_peak(trial, kind))
 
 
 def confirm_answer(template: TrialConfig, probe: Probe, result: SearchResult, fits: Callable[[TrialResult], bool],
@@ -77,10 +72,10 @@ def confirm_answer(template: TrialConfig, probe: Probe, result: SearchResult, fi
         if trial is None:  # cancelled mid-run: the answer stays as the search left it
             result.cancelled = True
             return
-        ok, peak = fits(trial), _peak(trial, kind)
+        ok, peak = fits(trial), budget_peak(trial, kind)
         seen.append(peak)
         result.confirmations.append({"batch_size": batch, "status": str(trial.status),
-                                     "peak_bytes": None if math.isnan(peak) else peak, "fits": ok})
+                                     "peak_bytes": json_value(peak), "fits": ok})
         if report is not None:
             report(trial, ok)
         finite = [p for p in seen if math.isfinite(p)]
