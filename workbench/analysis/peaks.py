@@ -41,7 +41,7 @@ def _column(df: pd.DataFrame, name: str | None) -> pd.Series:
     return pd.to_numeric(df[name], errors="coerce").astype(float)
 
 
-def _value(row: Any, name: str | None) -> float:
+def row_figure(row: Any, name: str | None) -> float:
     """A figure of a row given as a mapping, a Series or an object with attributes (a
     :class:`~workbench.results.TrialResult`); NaN when absent or not a number."""
     if name is None:
@@ -69,10 +69,10 @@ def budget_peak(data: Any, kind: MemoryKind = "host") -> pd.Series | float:
     if isinstance(data, pd.DataFrame):
         peak = pd.Series(np.fmax(_column(data, first), _column(data, every)), index=data.index)
         return peak.where(np.isfinite(peak), _column(data, fallback))
-    values = [v for v in (_value(data, first), _value(data, every)) if math.isfinite(v)]
+    values = [v for v in (row_figure(data, first), row_figure(data, every)) if math.isfinite(v)]
     if values:
         return max(values)
-    return _value(data, fallback)
+    return row_figure(data, fallback)
 
 
 def dataset_sizes(df: pd.DataFrame) -> list[int]:

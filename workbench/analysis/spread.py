@@ -12,12 +12,11 @@ much the numbers moved. Pure pandas, no I/O.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any, Literal
 
 import pandas as pd
 
-from workbench.analysis.peaks import budget_peak
+from workbench.analysis.peaks import budget_peak, row_figure
 from workbench.config import TimingSpec, format_bytes
 from workbench.results import is_ok, ok_trials
 from workbench.spread import cv, iqr, median
@@ -34,18 +33,10 @@ PEAK_COLUMNS = ("host_peak_bytes", "host_peak_all_bytes", "gpu_peak_bytes", "gpu
                 "gpu_device_peak_bytes")
 
 
-def _get(row: Any, name: str) -> float:
-    value = row.get(name) if isinstance(row, Mapping | pd.Series) else getattr(row, name, None)
-    try:
-        return float(value) if value is not None else math.nan
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def spread_share(row: Any) -> float:
     """A row's throughput spread as a share of its throughput: its CV (at least 1 %), or 5 %
     when not measured."""
-    share = _get(row, "throughput_cv")
+    share = row_figure(row, "throughput_cv")
     return UNKNOWN_SPREAD if not math.isfinite(share) else max(share, MIN_SPREAD)
 
 
@@ -57,7 +48,7 @@ def speed_verdict(a: Any, b: Any) -> tuple[Verdict, float]:
     spread, ``sqrt((cv_a * a)^2 + (cv_b * b)^2)``; ``("not measured", nan)`` when either has no
     throughput.
     """
-    ta, tb = _get(a, "throughput_ips"), _get(b, "throughput_ips")
+    ta, tb = row_figure(a, "throughput_ips"), row_figure(b, "throughput_ips")
     if not (ta > 0 and tb > 0):
         return "not measured", math.nan
     noise = math.hypot(spread_share(a) * ta, spread_share(b) * tb)
