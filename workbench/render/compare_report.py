@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 COMPARE_FILE = "compare.html"
 TITLES = {"throughput_ips": "throughput", "host_peak_bytes": "peak host memory", "gpu_peak_bytes": "peak GPU memory"}
 PIPELINE_STYLES = {"in_memory": "-", "batch_loop": "--", "stream": ":"}
+# The plots of a comparison, caption and figure: the page and the panel draw these two.
+PLOTS = (("Throughput vs batch size", "throughput_ips"), ("Peak host memory vs batch size", "host_peak_bytes"))
 
 
 def compare_vs_batch(df: pd.DataFrame, *, ax: Axes | None = None, column: str = "throughput_ips") -> Axes:
@@ -92,27 +94,32 @@ def environments(cmp: Comparison) -> dict[str, Any]:
     return {"labels": [r.label for r in cmp.runs], "rows": rows}
 
 
+def runs_rows(cmp: Comparison) -> list[dict[str, Any]]:
+    """One row per run: its label, folder, machine ids and number of trials (the page and the panel)."""
+    return [{"label": r.label, "path": r.path, "machines": ", ".join(r.machines) or "n/a", "trials": r.trials}
+            for r in cmp.runs]
+
+
 def compare_report_data(cmp: Comparison, *, title: str | None = None) -> dict[str, Any]:
     """Everything the comparison page shows, as plain values."""
     labels = [r.label for r in cmp.runs]
     return {
         "title": title or f"Comparison: {' vs '.join(labels)}",
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "runs": [{"label": r.label, "path": r.path, "machines": ", ".join(r.machines) or "n/a",
-                  "trials": r.trials} for r in cmp.runs],
+        "runs": runs_rows(cmp),
         "differences": cmp.differences,
         "environments": environments(cmp),
         "common": common_table(cmp),
         "figures": [(caption, data_uri(figure_png(compare_vs_batch, cmp.df, column=column)))
-                    for caption, column in (("Throughput vs batch size", "throughput_ips"),
-                                            ("Peak host memory vs batch size", "host_peak_bytes"))],
+                    for caption, column in PLOTS],
         "table": all_trials(cmp),
     }
 
 
-def all_trials(cmp: Comparison) -> dict[str, Any]:
-    """Every trial in the report's columns (the shared spec), with the run it belongs to first."""
-    table = table_data(cmp.df, REPORT)
+def all_trials(cmp: Comparison, view: str = REPORT) -> dict[str, Any]:
+    """Every trial in ``view``'s columns (the shared spec: the report's, or the panel's), with
+    the run it belongs to first."""
+    table = table_data(cmp.df, view)
     table["headings"].insert(0, {"label": "run", "note": "the results folder and its machine", "is_text": True})
     for row, run in zip(table["rows"], cmp.df["run"], strict=True):
         row["cells"].insert(0, {"text": str(run), "is_text": True})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,14 @@ import ipywidgets as W
 
 from workbench import __version__
 from workbench.analysis import OBJECTIVES
+from workbench.analysis.compare import Comparison, load_comparison
 from workbench.config import SweepConfig, TrialConfig, format_bytes
 from workbench.engine.executors import make_executor
 from workbench.engine.search import STRATEGIES
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.plan import expand
 from workbench.results import ResultStore, environment, load_results
+from workbench.ui.compare_view import CompareView, split_folders
 from workbench.ui.form import SweepForm
 from workbench.ui.jobs import JobRunner, set_status
 from workbench.ui.results_view import ResultsView
@@ -49,6 +52,7 @@ class Workbench:
         self.env = environment()
         self.form = SweepForm(**settings)
         self.results = ResultsView()
+        self.compare = CompareView()
         self.header = W.HTML(f"<b>Memory trade-off workbench</b> {__version__} · "
                              f"{html.escape(machine_line(self.env))}")
         self.header.add_class("wb-header")
@@ -66,6 +70,10 @@ class Workbench:
         self.cancel_button = W.Button(description="Cancel", button_style="warning", icon="stop", disabled=True)
         self.open_button = W.Button(description="Open results", tooltip="show the results folder's plots and table",
                                     icon="folder-open")
+        self.compare_with = W.Textarea(placeholder="other results folders, one per line: Open results shows "
+                                                   "them beside the results folder", description="compare with",
+                                       rows=2, style={"description_width": "90px"}, layout=W.Layout(width="420px"))
+        self.compare_message = W.HTML()
         self.report_button = W.Button(description="Export HTML report", icon="file-code-o", disabled=True)
         self.csv_button = W.Button(description="Export CSV", icon="table", disabled=True)
         self.script_button = W.Button(description="Export job script", icon="terminal", disabled=True,
@@ -77,6 +85,7 @@ class Workbench:
         self.links = W.HTML()
         for name, widget in (("run", self.run_button), ("search", self.search_button),
                              ("cancel", self.cancel_button), ("open", self.open_button),
+                             ("compare-with", self.compare_with), ("compare-message", self.compare_message),
                              ("report", self.report_button), ("csv", self.csv_button),
                              ("status", self.status), ("progress", self.progress), ("links", self.links),
                              ("objective", self.objective), ("margin", self.margin), ("max-batch", self.max_batch),
@@ -111,8 +120,9 @@ class Workbench:
             blocks += [W.HTML(f"<b>{title}</b>"), box]
         blocks += [timing, W.HTML("<b>Decide</b>"), W.HBox([self.objective, self.margin, self.max_batch, self.strategy]),
                    W.HBox([self.run_button, self.search_button, self.cancel_button, self.open_button]),
+                   W.HBox([self.compare_with, self.compare_message]),
                    self.plan, self.form.messages["general"], W.HBox([self.progress]), self.status, self.details,
-                   self.results.widget, W.HBox([self.report_button, self.csv_button, self.script_button, self.title]), self.links]
+                   self.results.widget, self.compare.widget, W.HBox([self.report_button, self.csv_button, self.script_button, self.title]), self.links]
         box = W.VBox(blocks)
         box.add_class("wb-panel")
         return box
@@ -147,10 +157,11 @@ class Workbench:
         self.search_button.disabled = busy or not valid
         self.cancel_button.disabled = not busy
         self.open_button.disabled = busy
-        has_results = self.results.df is not None and not self.results.df.empty
+        comparing = self.compare.comparison is not None
+        has_results = comparing or (self.results.df is not None and not self.results.df.empty)
         self.report_button.disabled = busy or not has_results
         self.csv_button.disabled = busy or not has_results
-        self.script_button.disabled = busy or not has_results
+        self.script_button.disabled = busy or not has_results or comparing  # a recommendation is one machine's
 
     def _guard(self, action: Any) -> None:
         """Run a button's action; a user's mistake becomes a message, never a traceback."""
@@ -173,7 +184,20 @@ class Workbench:
     def show_results(self, out_dir: str | os.PathLike[str]) -> None:
         """Load a results folder and show its plots, table and recommendation."""
         self.results.show(load_results(out_dir), **self._decide_args())
+        self.compare.hide()
+        self.results.widget.layout.display = None
         self._set_busy(self.jobs.busy)
+
+    def show_comparison(self, cmp: Comparison) -> None:
+        """Show several results folders side by side in place of one folder's view."""
+        self.compare.show(cmp)
+        self.results.widget.layout.display = "none"
+        self._set_busy(self.jobs.busy)
+
+    @property
+    def comparison(self) -> Comparison | None:
+        """The comparison shown, or None while one folder is."""
+        return self.compare.comparison
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -224,11 +248,22 @@ class Workbench:
         """Block until the running job ends; True when none runs. For scripts and tests."""
         return self.jobs.wait(timeout)
 
-    def open(self, path: str | os.PathLike[str] | None = None) -> None:
-        """Show a results folder's plots and table without running anything."""
+    def open(self, path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None) -> None:
+        """Show a results folder's plots and table without running anything; with folders under
+        *compare with* (or several paths, the first becoming the results folder), show them all
+        side by side as ``workbench compare`` does."""
         if path is not None:
-            self.form.out.value = str(path)
+            paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+            if not paths:
+                raise WorkbenchError("give a results folder to open")
+            self.form.out.value = str(paths[0])
+            self.compare_with.value = "\n".join(map(str, paths[1:]))
         out = self.form.out.value.strip()
+        others = split_folders(self.compare_with.value)
+        self.compare_message.value = ""
+        if others:
+            self.open_comparison([out, *others] if out else others)
+            return
         if not ResultStore(out).path.exists():
             message = f"no results in {out!r}: run a sweep into it first, or pick a folder with a results.jsonl"
             self.form.show_errors({**self._errors, "out": message})
@@ -237,10 +272,33 @@ class Workbench:
         n = len(self.results.df) if self.results.df is not None else 0
         set_status(self.status, f"opened {out}: {n} trial(s)")
 
+    def open_comparison(self, folders: Sequence[str | os.PathLike[str]]) -> Comparison:
+        """Load several results folders with the CLI's loader and show them side by side. A bad
+        folder, or runs that share no finished setting, is one line next to *compare with*, and
+        what was shown stays."""
+        try:
+            if len(folders) < 2:
+                raise WorkbenchError("comparing needs the results folder and one or more folders under "
+                                     "'compare with': fill in the results folder")
+            cmp = load_comparison(folders)
+        except WorkbenchError as exc:
+            self.compare_message.value = f"<span class='wb-error' style='color:#b00020'>{html.escape(str(exc))}</span>"
+            raise
+        self.compare_message.value = ""
+        self.show_comparison(cmp)
+        machines = cmp.df["machine"].nunique()
+        differ = f"; {len(cmp.differences)} sweep setting(s) differ (listed below)" if cmp.differences else ""
+        set_status(self.status, f"opened {len(cmp.runs)} folders: {len(cmp.df)} trial(s) on {machines} machine(s), "
+                                f"{len(cmp.common)} setting(s) measured by every run{differ}")
+        return cmp
+
     def export_report(self) -> Path:
-        """Write the HTML report next to the results and link it."""
+        """Write the HTML report next to the results and link it; while a comparison is shown,
+        the comparison page ``workbench compare`` writes, next to the first folder."""
         from workbench.render.report import write_report
 
+        if self.comparison is not None:
+            return self._export_comparison()
         host, gpu = self.form.budgets()
         path = write_report(self.form.out.value.strip(), None, host_budget_bytes=host, gpu_budget_bytes=gpu,
                             objective=self.objective.value, margin=float(self.margin.value),
@@ -249,7 +307,14 @@ class Workbench:
         return Path(path)
 
     def export_csv(self) -> Path:
-        """Write the results as CSV next to them and link it."""
+        """Write the results as CSV next to them and link it (while a comparison is shown, every
+        folder's trials with ``run`` and ``machine`` columns, as ``compare.csv`` next to the first)."""
+        if self.comparison is not None:
+            folders = [r.path for r in self.comparison.runs]
+            path = Path(folders[0]) / "compare.csv"
+            load_comparison(folders).df.to_csv(path, index=False)
+            self._link("comparison CSV", path)
+            return path
         out = Path(self.form.out.value.strip())
         path = out / "results.csv"
         load_results(out).to_csv(path, index=False)
@@ -262,6 +327,8 @@ class Workbench:
         to the results, with the measured and predicted peaks in its header, and link it."""
         from workbench.engine.scriptgen import write_script
 
+        if self.comparison is not None:
+            raise WorkbenchError("a job script is for one folder's recommendation: open one results folder")
         rec = self.results.decision
         if rec is None or rec.row is None or not isinstance(rec.row.get("config"), dict):
             raise WorkbenchError("no recommended setting to export: run a sweep, or loosen the budget")
@@ -269,6 +336,16 @@ class Workbench:
         cfg = TrialConfig.from_dict(rec.row["config"])
         path = Path(write_script(cfg, str(out / "predictions.npy"), out / "job.py", results_dir=out))
         self._link("job script", path)
+        return path
+
+    def _export_comparison(self) -> Path:
+        from workbench.render.compare_report import COMPARE_FILE, write_compare_report
+
+        assert self.comparison is not None
+        folders: list[str | os.PathLike[str]] = [r.path for r in self.comparison.runs]
+        path, _ = write_compare_report(folders, Path(folders[0]) / COMPARE_FILE,
+                                       title=self.title.value.strip() or None)
+        self._link("comparison report", path)
         return path
 
     def _link(self, what: str, path: Path) -> None:
