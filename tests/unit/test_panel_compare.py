@@ -107,6 +107,10 @@ def test_a_bad_folder_among_several_is_one_line_and_nothing_is_lost(tmp_path):
     wb.open_button.click()
     assert "share no setting" in status_text(wb) and "nothing to compare" in wb.compare_message.value
     assert wb.comparison is not None and [r.path for r in wb.comparison.runs] == [str(a), str(b)]
+    wb.form.out.value = ""  # one folder in all: nothing to compare it with
+    wb.compare_with.value = str(b)
+    wb.open_button.click()
+    assert "fill in the results folder" in wb.compare_message.value and len(wb.comparison.runs) == 2
 
 
 def test_one_folder_opens_as_before_and_a_sweep_shows_its_own_folder_again(tmp_path):
