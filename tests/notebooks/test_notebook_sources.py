@@ -18,7 +18,8 @@ NAMES = pairs.notebook_names()
 
 
 def test_every_notebook_is_a_pair_paired_by_the_config():
-    assert {"01_quickstart", "02_batch_size", "03_input_pipelines", "04_precision", "05_out_of_memory"} <= set(NAMES)
+    assert {"01_quickstart", "02_batch_size", "03_input_pipelines", "04_precision", "05_out_of_memory",
+            "06_memory_anatomy"} <= set(NAMES)
     for name in NAMES:
         assert (pairs.NOTEBOOK_DIR / f"{name}.py").exists() and (pairs.NOTEBOOK_DIR / f"{name}.ipynb").exists()
     # JupyterLab (with jupytext) and `jupytext --sync` pair them through notebooks/jupytext.toml

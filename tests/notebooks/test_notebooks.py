@@ -26,7 +26,7 @@ from workbench.render import docs
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-TEACHING = ["02_batch_size", "03_input_pipelines", "04_precision", "05_out_of_memory"]
+TEACHING = ["02_batch_size", "03_input_pipelines", "04_precision", "05_out_of_memory", "06_memory_anatomy"]
 PROBE = "import sys\nprint(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
 
 
