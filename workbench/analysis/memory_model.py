@@ -19,7 +19,8 @@ Where a straight line in batch does not fit (on this machine small batches bend 
 the tiny model's residuals were -16, -15, +12, +27, -7 MiB at batches 1 ... 256), the smallest
 batch sizes are dropped while the line misses a point by more than :data:`STRAIGHT_TOLERANCE`
 of its peak and dropping them makes the line fit better, keeping at least :data:`MIN_BATCHES`
-sizes. The budget edge is where the large batches live, so that is where the line must hold;
+sizes, and never so far that the trials left measure one dataset size only (the N term would be
+lost). The budget edge is where the large batches live, so that is where the line must hold;
 ``min_batch``/``max_batch`` report the range it was fitted over, and the note says why.
 
 Pure functions over a results DataFrame (no TensorFlow, no I/O).
@@ -146,11 +147,15 @@ def _fit_group(part: pd.DataFrame) -> tuple[tuple[float, float, float, float], p
     # misses least, so the line is right where the budget edge is.
     best: tuple[float, int, tuple[float, float, float, float], pd.DataFrame] | None = None
     full_worst = math.nan
+    with_n = False
     for cut in range(max(len(batches) - MIN_BATCHES, 0) + 1):
         rows = part[part["batch_size"] >= batches[cut]]
         candidate = _fit(rows)
-        if not math.isfinite(candidate[0]):
+        # A cut that drops every size but one loses the N term (a sweep adds its sizes at one
+        # batch): the answers at the target need that term more than a straighter line.
+        if not math.isfinite(candidate[0]) or (with_n and not math.isfinite(candidate[2])):
             break
+        with_n = with_n or math.isfinite(candidate[2])
         miss = _worst(candidate, rows)
         full_worst = miss if cut == 0 else full_worst
         if best is None or miss < best[0]:
