@@ -96,7 +96,7 @@ def recommend_at(df: pd.DataFrame, target: int, *, host_budget_bytes: int | None
     sizes = dataset_sizes(df)
     measured = f"the trials ran at {', '.join(f'{n:,}' for n in sizes) or 'unknown'} images"
     added = added_sizes_note(df)
-    measured += f" ({added})" if added else ""
+    measured += f"; {added}" if added else ""
     if pool.empty:
         reason = _nothing(df, settings, target, why, host=host_budget_bytes, gpu=gpu_budget_bytes,
                           margin=margin, objective=objective)

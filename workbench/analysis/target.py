@@ -70,9 +70,9 @@ def added_sizes_note(df: pd.DataFrame) -> str:
     listed = sizes[0] if len(sizes) == 1 else ", ".join(sizes[:-1]) + f" and {sizes[-1]}"
     target = record.get("target_images")
     at = f" at {int(target):,} images" if target else ""
-    return (f"the sweep also measured {listed} images by itself (batch {record.get('batch_size')}, "
-            f"{record.get('trials')} trials beside those asked for) so that how memory grows with the number of "
-            f"images is measured and the peak{at} predicted")
+    return (f"the sweep also measured {listed} images by itself, at batch {record.get('batch_size')} "
+            f"({record.get('trials')} trials beside those asked for), so that how memory grows with the number "
+            f"of images is measured and the peak{at} predicted")
 
 
 def series_name(row: Any) -> str:

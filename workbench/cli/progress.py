@@ -58,7 +58,7 @@ def print_target_answer(sweep: SweepConfig, out: str | os.PathLike[str]) -> None
     else the full count of a folder or ``.npy``), and the recommendation there under the host
     budget. Nothing for synthetic or demo data without a target."""
     from workbench.analysis import recommend
-    from workbench.analysis.target import answer_lines
+    from workbench.analysis.target import added_sizes_note, answer_lines
 
     target, source = resolve_target(sweep.target_images, sweep.data)
     df = load_results(out)
@@ -69,5 +69,8 @@ def print_target_answer(sweep: SweepConfig, out: str | os.PathLike[str]) -> None
     print(f"\nat your target size, {target:,} images ({source}{under}):")
     for line in answer_lines(df, target, host_budget_bytes=budget):
         print(f"  {line}")
+    added = added_sizes_note(df)
+    if added:
+        print(f"  note: {added}")
     if budget:
         print(f"  recommended: {recommend(df, host_budget_bytes=budget, target_images=target).reason}")

@@ -57,8 +57,9 @@ class SizePlan:
             return ""
         assert self.target_images is not None
         return (f"measuring also at {_and(self.sizes)} images so that memory at {self.target_images:,} images can "
-                f"be predicted: +{self.trials} trials (batch {self.batch_size} at each size, for each of the "
-                f"{self.series} {self.axes} series; --no-auto-sizes to skip)")
+                f"be predicted: +{self.trials} trials (batch {self.batch_size} at each size, for "
+                f"{'each of the ' if self.series > 1 else ''}{self.series} {self.axes} series; "
+                "--no-auto-sizes to skip)")
 
     def summary(self) -> str:
         """After the sweep: which of its trials were added ("" when none)."""
