@@ -104,16 +104,18 @@ def test_nothing_is_added_where_the_n_term_is_measured_or_not_wanted(change):
     assert "added_sizes" not in sweep_header(s)
 
 
-def test_a_npy_larger_than_the_size_measured_is_the_default_target(tmp_path):
+def test_a_npy_larger_than_the_size_measured_adds_sizes_only_for_a_target_given(tmp_path):
     path = tmp_path / "images.npy"
     write_npy(path, 4000, size=4)
     data = DataSpec("npy", path=str(path))
-    s = sweep(data=data, images=(1000,), target_images=None, pipelines=("stream",), precisions=("float32",))
+    s = sweep(data=data, images=(1000,), target_images=4000, pipelines=("stream",), precisions=("float32",))
     plan = plan_sizes(s)
     assert (plan.target_images, plan.sizes, plan.trials) == (4000, (250, 500), 2)
     assert "memory at 4,000 images" in plan.announce() and "for 1 pipeline x precision series" in plan.announce()
     assert [t.data.count for t in expand(s)] == [250, 500, 1000, 1000, 1000, 1000]
-    # All of the file measured: the answers are for what was measured, nothing to add.
+    # The file's full count is the answers' default target, but no request to run more trials.
+    assert plan_sizes(replace(s, target_images=None)).sizes == ()
+    # All of the file measured: nothing to add.
     assert plan_sizes(replace(s, images=None)).sizes == ()
 
 
@@ -196,6 +198,10 @@ def test_the_panel_says_what_it_adds_and_can_opt_out(tmp_path):
     assert panel.plan.value.startswith("<i>8 trials:")
     assert "measuring also at 250 and 500 images so that memory at 100,000 images can be predicted: +4 trials" \
         in panel.plan.value
+    # The way out is the panel's own box, not the CLI's option.
+    assert panel.form.auto_sizes.description == "also measure ¼ and ½ of one size"
+    assert "untick &#x27;also measure ¼ and ½ of one size&#x27; to skip" in panel.plan.value
+    assert "--no-auto-sizes" not in panel.plan.value
     panel.form.auto_sizes.value = False
     assert panel.config().auto_sizes is False
     assert panel.plan.value.startswith("<i>4 trials:") and "measuring also" not in panel.plan.value

@@ -99,7 +99,8 @@ def not_predictable(fit: Any, target: int) -> str:
     return (f"the peak of {name} at {target:,} images cannot be predicted: every trial predicted {n:,} "
             "images, so how its memory grows with the number of images (the outputs predict keeps, the "
             f"data copies) is not measured; measure two or more sizes, e.g. --images "
-            f"{max(n // 4, 1)},{max(n // 2, 1)},{n}")
+            f"{max(n // 4, 1)},{max(n // 2, 1)},{n}, or give the sweep --target-images {target} "
+            "(it then measures them by itself)")
 
 
 def _fits(df: pd.DataFrame, kind: MemoryKind) -> pd.DataFrame:

@@ -75,9 +75,9 @@ def add_sweep_axes(p: argparse.ArgumentParser, *, batch_sizes: Sequence[int] = _
                    help="dataset sizes, comma-separated, e.g. 1000,4000,16000: each runs on the first K images "
                         "of the data (default: the data's own count)")
     p.add_argument("--no-auto-sizes", dest="auto_sizes", action="store_false", default=_SWEEP["auto_sizes"],
-                   help="with a target above the one dataset size measured, do not also measure a quarter and a "
-                        "half of it (by default the sweep does, at one batch size, so the peak at the target can "
-                        "be predicted)")
+                   help="with --target-images above the one dataset size measured, do not also measure a quarter "
+                        "and a half of it (by default the sweep does, at one batch size, so the peak at the target "
+                        "can be predicted)")
     p.add_argument("--repeat", type=int, default=_SWEEP["repeat"],
                    help="run every setting this many times, interleaved; the analysis takes the median and "
                         "the spread across the runs (default %(default)s)")

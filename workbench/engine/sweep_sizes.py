@@ -3,8 +3,9 @@
 Memory grows with the number of images N (``model.predict`` keeps every batch's outputs; the
 in-memory pipelines hold copies of the array), and the memory model's N term (peak = fixed +
 per image x batch + per dataset image x N) needs two or more sizes. A sweep measured at one
-size, with a target above it (``--target-images``, or the full count of a folder or ``.npy``
-larger than the ``--images`` measured), would answer "not measured" at the target. So, unless
+size, with a target above it (``--target-images``), would answer "not measured" at the target
+(the default target, a folder's or ``.npy``'s full count, adds nothing: it was not asked for,
+and the answers then say which sizes to run). So, unless
 told not to (``auto_sizes=False``, ``--no-auto-sizes``), the sweep also runs each pipeline x
 precision (x backend) at a quarter and a half of its size (the sizes the search measures:
 :func:`~workbench.engine.targets.growth_sizes`), at **one** batch size:
@@ -30,7 +31,7 @@ from typing import Any
 
 from workbench.config import SweepConfig, TrialConfig
 from workbench.engine.preflight import available_images
-from workbench.engine.targets import MIN_SAMPLE, growth_sizes, resolve_target
+from workbench.engine.targets import MIN_SAMPLE, growth_sizes
 from workbench.errors import ConfigError
 
 
@@ -49,8 +50,9 @@ class SizePlan:
     axes: str = "pipeline x precision"
     why_not: str = ""
 
-    def announce(self) -> str:
-        """The line printed before the trials run ("" when nothing is added)."""
+    def announce(self, skip: str = "--no-auto-sizes to skip") -> str:
+        """The line said before the trials run ("" when nothing is added); ``skip`` says how to
+        opt out where it is read (the CLI's option by default)."""
         if self.why_not:
             return f"note: {self.why_not}"
         if not self.sizes:
@@ -58,8 +60,7 @@ class SizePlan:
         assert self.target_images is not None
         return (f"measuring also at {_and(self.sizes)} images so that memory at {self.target_images:,} images can "
                 f"be predicted: +{self.trials} trials (batch {self.batch_size} at each size, for "
-                f"{'each of the ' if self.series > 1 else ''}{self.series} {self.axes} series; "
-                "--no-auto-sizes to skip)")
+                f"{'each of the ' if self.series > 1 else ''}{self.series} {self.axes} series; {skip})")
 
     def summary(self) -> str:
         """After the sweep: which of its trials were added ("" when none)."""
@@ -98,7 +99,9 @@ def plan_sizes(sweep: SweepConfig) -> SizePlan:
     """The sizes ``sweep`` adds for its target (see the module's docstring)."""
     if sweep.images is not None and len(sweep.images) > 1:
         return SizePlan(None, None)  # the user's own size axis measures the N term
-    target, _ = resolve_target(sweep.target_images, sweep.data)
+    # Only a target the user gave: the default one (a file's full count) is no request to run more,
+    # and a sweep of a few sizes of a large file (the notebooks' own) must run just those.
+    target = sweep.target_images
     if target is None or not sweep.auto_sizes:
         return SizePlan(target, None)
     sample = sweep_sample(sweep)

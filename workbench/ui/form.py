@@ -44,6 +44,8 @@ MODEL_NAMES = (*sorted(BUILTIN_MODELS, key=lambda n: n != "demo"), *sorted(APPLI
 GROUPS = ("model", "image_size", "data", "images", "target_images", "pipelines", "precisions", "backends", "batch_sizes",
           "host_budget", "gpu_budget", "timing", "out", "general")
 _STYLE = {"description_width": "110px"}
+AUTO_SIZES = "also measure ¼ and ½ of one size"  # the box for SweepConfig.auto_sizes (--no-auto-sizes)
+AUTO_SIZES_SKIP = f"untick '{AUTO_SIZES}' to skip"  # how the panel says to opt out of the added sizes
 
 
 def _field_defaults(cls: type) -> dict[str, Any]:
@@ -117,7 +119,7 @@ class SweepForm:
                              placeholder="the data's own count; or e.g. 1000,4000,16000")
         self.target_images = W.Text(description="target size", style=_STYLE, layout=_wide(),
                                     placeholder="images of the real job, e.g. 1200000 (default: all of a folder or .npy)")
-        self.auto_sizes = W.Checkbox(description="above one size measured: also measure ¼ and ½ of it", indent=False)
+        self.auto_sizes = W.Checkbox(description=AUTO_SIZES, indent=False)
         self.batch_list = W.Text(description="batch sizes", style=_STYLE, placeholder="e.g. 1,8,32")
         self.batch_min = W.BoundedIntText(value=1, min=1, max=2**20, description="from", layout=W.Layout(width="150px"))
         self.batch_max = W.BoundedIntText(value=256, min=1, max=2**20, description="to", layout=W.Layout(width="150px"))

@@ -20,6 +20,7 @@ from workbench.engine.search import ProbeEvent, search_batch
 from workbench.engine.sweep_sizes import plan_sizes
 from workbench.plan import expand
 from workbench.types import SearchStrategy
+from workbench.ui.form import AUTO_SIZES_SKIP
 from workbench.ui.jobs import Tally, set_status, ticking
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: 
         tally = Tally(total)
         panel.progress.max, panel.progress.value, panel.progress.bar_style = total, 0, ""
         plan = plan_sizes(sweep)  # the sizes added to measure the N term, said before they run
-        added = plan.announce()
+        added = plan.announce(AUTO_SIZES_SKIP)
         set_status(panel.status, f"starting {total} trial(s) into {out}{first_use_note(sweep)}"
                                  + (f"; {added}" if added else ""))
         last_refresh = 0.0
