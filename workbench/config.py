@@ -156,6 +156,10 @@ class SweepConfig(_Serialisable):
     ``target_images``: the number of images of the real job, the size the answers are for (the
     recommendation, the search and the report predict each setting's peak there). None: the
     full count of a folder or ``.npy``, or the largest size measured for synthetic and demo data.
+    ``auto_sizes``: when ``target_images`` is above the one dataset size the sweep measures, also run
+    each pipeline x precision at a quarter and a half of that size (one batch size), so the
+    memory model's N term is measured, not missing (:mod:`workbench.engine.sweep_sizes`).
+    False: only the trials the axes name.
     ``repeat``: run every setting this many times, in interleaved order (the whole sweep once,
     then again), so a drift in the machine's speed touches every setting alike; the analysis
     takes the median of the repeats and their spread (:func:`workbench.analysis.aggregate_repeats`).
@@ -172,6 +176,7 @@ class SweepConfig(_Serialisable):
     target_images: int | None = None
     repeat: int = 1
     backends: tuple[str, ...] = (DEFAULT_BACKEND,)
+    auto_sizes: bool = True
 
     def __post_init__(self) -> None:
         _parts_from_dicts(self)
@@ -183,6 +188,8 @@ class SweepConfig(_Serialisable):
         else:
             object.__setattr__(self, "images", None)
         object.__setattr__(self, "target_images", parse_target_images(self.target_images))
+        if not isinstance(self.auto_sizes, bool):
+            raise ConfigError(f"auto_sizes {self.auto_sizes!r} must be True or False")
         repeat = whole_number(self.repeat)
         if repeat is None or not 1 <= repeat <= MAX_REPEAT:
             raise ConfigError(f"repeat {self.repeat!r} must be a whole number from 1 to {MAX_REPEAT}, e.g. --repeat 3")

@@ -8,6 +8,7 @@ from dataclasses import replace
 from workbench.backends import check_installed, tensorflow_installed
 from workbench.config import DataSpec, SweepConfig, TrialConfig
 from workbench.engine.preflight import check_image_counts, is_saved_model
+from workbench.engine.sweep_sizes import plan_sizes, size_trials
 from workbench.errors import ConfigError
 from workbench.types import STREAMING, DataKind
 
@@ -70,6 +71,10 @@ def expand(sweep: SweepConfig) -> list[TrialConfig]:
     With ``sweep.repeat`` R above 1 the whole list runs R times over, interleaved (every setting
     once, then every setting again), each run of a setting with its own ``repeat`` index and so
     its own key: a slow minute of the machine lands on different settings, not on one.
+
+    When the sweep's target is above the one dataset size it measures, the trials that measure
+    how memory grows with the number of images come first, once each
+    (:func:`workbench.engine.sweep_sizes.plan_sizes`; ``auto_sizes=False`` leaves them out).
     """
     trials = [
         TrialConfig(
@@ -88,4 +93,5 @@ def expand(sweep: SweepConfig) -> list[TrialConfig]:
     ]
     for trial in trials:
         check_applicable(trial)
-    return [replace(trial, repeat=r) if r else trial for r in range(sweep.repeat) for trial in trials]
+    added = size_trials(sweep, plan_sizes(sweep))  # the same settings as trials checked above, smaller data
+    return added + [replace(trial, repeat=r) if r else trial for r in range(sweep.repeat) for trial in trials]

@@ -81,6 +81,7 @@ def case_table(folder: Path) -> dict[str, tuple[str, list[str], Any, Any]]:
         "backends": ("backends", ["--backends", "tensorflow,jax"], ("tensorflow", "jax"), ("tensorflow", "jax")),
         "images": ("images", ["--images", "8,16"], "8,16", (8, 16)),
         "target_images": ("target_images", ["--target-images", "1,200,000"], 1_200_000, 1_200_000),
+        "auto_sizes": ("auto_sizes", ["--no-auto-sizes"], False, False),
         "budget.host_bytes": ("host_budget", ["--host-budget", "1.5GB"], "1.5GB", 1_500_000_000),
         "budget.gpu_bytes": ("gpu_budget", ["--gpu-budget", "8GiB"], 8 * 2**30, 8 * 2**30),
         "budget.timeout_s": ("timeout", ["--timeout", "30"], 30.0, 30.0),

@@ -158,9 +158,10 @@ def test_panel_table_marks_failed_rows_and_says_when_empty():
 def test_unknown_view_is_refused():
     with pytest.raises(ValueError, match="view 'pdf'"):
         shown(sweep_df(), "pdf")
-    # The report shows every column, but for those that say nothing here: one backend, no PyTorch figure.
+    # The report shows every column, but for those that say nothing here: one backend, one dataset
+    # size, no PyTorch figure.
     quiet = {c.name for c in COLUMNS if c.only_if_varied or c.only_if_measured}
-    assert quiet == {"backend", "gpu_reserved_peak_bytes"}
+    assert quiet == {"backend", "images", "gpu_reserved_peak_bytes"}
     assert {c.name for c in shown(full_df(), REPORT)} == {c.name for c in COLUMNS} - quiet
 
 

@@ -24,7 +24,13 @@ from workbench.analysis.recommend import (
     _setting,
     explain_nothing,
 )
-from workbench.analysis.target import max_batch_line, peak_text, series_at, settings_at
+from workbench.analysis.target import (
+    added_sizes_note,
+    max_batch_line,
+    peak_text,
+    series_at,
+    settings_at,
+)
 from workbench.config import format_bytes
 from workbench.results import json_value, ok_trials
 from workbench.types import Objective
@@ -89,6 +95,8 @@ def recommend_at(df: pd.DataFrame, target: int, *, host_budget_bytes: int | None
                   margin=margin, candidates=len(pool), target_images=target)
     sizes = dataset_sizes(df)
     measured = f"the trials ran at {', '.join(f'{n:,}' for n in sizes) or 'unknown'} images"
+    added = added_sizes_note(df)
+    measured += f"; {added}" if added else ""
     if pool.empty:
         reason = _nothing(df, settings, target, why, host=host_budget_bytes, gpu=gpu_budget_bytes,
                           margin=margin, objective=objective)

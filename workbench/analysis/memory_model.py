@@ -19,8 +19,9 @@ Where a straight line in batch does not fit (on this machine small batches bend 
 the tiny model's residuals were -16, -15, +12, +27, -7 MiB at batches 1 ... 256), the smallest
 batch sizes are dropped while the line misses a point by more than :data:`STRAIGHT_TOLERANCE`
 of its peak and dropping them makes the line fit better, keeping at least :data:`MIN_BATCHES`
-sizes. The budget edge is where the large batches live, so that is where the line must hold;
-``min_batch``/``max_batch`` report the range it was fitted over, and the note says why.
+sizes (:mod:`.line_fit`); trials below that range measured at several dataset sizes still
+inform the N term. The budget edge is where the large batches live, so that is where the line
+must hold; ``min_batch``/``max_batch`` report the range it was fitted over, and the note says why.
 
 Pure functions over a results DataFrame (no TensorFlow, no I/O).
 """
@@ -32,9 +33,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
+from workbench.analysis.line_fit import (  # noqa: F401  (fit_line, fit_plane and the constants: their historical home)
+    MIN_BATCHES,
+    STRAIGHT_TOLERANCE,
+    Fit,
+    fit_group,
+    fit_line,
+    fit_plane,
+    predicted,
+)
 from workbench.analysis.peaks import budget_peak
 from workbench.config import format_bytes
 from workbench.errors import ConfigError
@@ -50,59 +59,11 @@ MODEL_COLUMNS = [
     "fixed_bytes", "per_image_bytes", "per_dataset_image_bytes", "r2", "n_points",
     "min_batch", "max_batch", "min_images", "max_images", "max_residual_bytes", "note",
 ]
-STRAIGHT_TOLERANCE = 0.02  # a line fits a point it misses by at most 2 % of that point's peak
-MIN_BATCHES = 3  # the batch range is never cut to fewer sizes than this
 
 
 def group_keys(df: pd.DataFrame, by: Sequence[str] = MODEL_KEYS) -> list[str]:
     """The keys of ``by`` that group ``df``'s fits: those it has, the backend where it holds several."""
     return [k for k in by if k in df.columns and (k not in SPLIT_WHEN_SEVERAL or df[k].nunique() > 1)]
-
-
-def fit_line(batch: npt.ArrayLike, peak: npt.ArrayLike) -> tuple[float, float, float]:
-    """Least-squares ``peak = fixed + per_image * batch``: ``(fixed, per_image, r2)``.
-
-    With fewer than two distinct batch sizes the line is unknown: all three are NaN. ``r2`` is
-    NaN when every peak is the same (nothing to explain), so it is never a flattering 1.0.
-    """
-    x = np.asarray(batch, dtype=float)
-    y = np.asarray(peak, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if len(np.unique(x)) < 2:
-        return math.nan, math.nan, math.nan
-    per_image, fixed = np.polyfit(x, y, 1)
-    residual = y - (fixed + per_image * x)
-    total = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1.0 - float(np.sum(residual**2)) / total if total > 0 else math.nan
-    return float(fixed), float(per_image), r2
-
-
-def fit_plane(batch: npt.ArrayLike, images: npt.ArrayLike, peak: npt.ArrayLike) -> tuple[float, float, float, float]:
-    """Least squares ``peak = fixed + per_image * batch + per_dataset_image * images``:
-    ``(fixed, per_image, per_dataset_image, r2)``.
-
-    A term whose axis was measured at one value only is NaN (then ``fixed`` includes its part
-    at that value); with neither axis varied, or the two varied together (so they cannot be
-    told apart), everything is NaN.
-    """
-    x, n, y = (np.asarray(v, dtype=float) for v in (batch, images, peak))
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, n, y = x[keep], n[keep], y[keep]
-    vary_b, vary_n = len(np.unique(x)) >= 2, len(np.unique(n[np.isfinite(n)])) >= 2 and np.isfinite(n).all()
-    if not (vary_b or vary_n):
-        return math.nan, math.nan, math.nan, math.nan
-    design = np.column_stack([np.ones_like(y), *([x] if vary_b else []), *([n] if vary_n else [])])
-    coef, _, rank, _ = np.linalg.lstsq(design, y, rcond=None)
-    if rank < design.shape[1]:
-        return math.nan, math.nan, math.nan, math.nan
-    residual = y - design @ coef
-    total = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1.0 - float(np.sum(residual**2)) / total if total > 0 else math.nan
-    terms = list(coef[1:])
-    per_image = float(terms.pop(0)) if vary_b else math.nan
-    per_dataset = float(terms.pop(0)) if vary_n else math.nan
-    return float(coef[0]), per_image, per_dataset, r2
 
 
 def line_peak(fixed_bytes: float, per_image_bytes: float, batch_size: int) -> float:
@@ -117,61 +78,7 @@ def _images(part: pd.DataFrame) -> pd.Series:
     return n.where(n > 0)
 
 
-def _predicted(fit: tuple[float, float, float, float], batch: pd.Series, images: pd.Series) -> pd.Series:
-    fixed, per_image, per_dataset, _ = fit
-    pred = pd.Series(fixed, index=batch.index, dtype=float)
-    if math.isfinite(per_image):
-        pred = pred + per_image * batch.astype(float)
-    if math.isfinite(per_dataset):
-        pred = pred + per_dataset * images
-    return pred
-
-
-def _worst(fit: tuple[float, float, float, float], part: pd.DataFrame) -> float:
-    """The largest miss of the fit over ``part``, as a fraction of each point's peak."""
-    miss = (part["_peak"] - _predicted(fit, part["batch_size"], part["_n"])).abs() / part["_peak"].abs()
-    return float(miss.max()) if len(miss) else math.nan
-
-
-def _fit(rows: pd.DataFrame) -> tuple[float, float, float, float]:
-    return fit_plane(rows["batch_size"], rows["_n"], rows["_peak"])
-
-
-def _fit_group(part: pd.DataFrame) -> tuple[tuple[float, float, float, float], pd.DataFrame, list[str]]:
-    """The fit of one group over the batch range where a line applies, the rows it used and
-    what to say about it."""
-    batches = sorted(part["batch_size"].astype(int).unique())
-    # Candidates: every batch range that keeps the largest sizes (and at least MIN_BATCHES).
-    # The first within tolerance wins (the fewest batches dropped); if none is, the one that
-    # misses least, so the line is right where the budget edge is.
-    best: tuple[float, int, tuple[float, float, float, float], pd.DataFrame] | None = None
-    full_worst = math.nan
-    for cut in range(max(len(batches) - MIN_BATCHES, 0) + 1):
-        rows = part[part["batch_size"] >= batches[cut]]
-        candidate = _fit(rows)
-        if not math.isfinite(candidate[0]):
-            break
-        miss = _worst(candidate, rows)
-        full_worst = miss if cut == 0 else full_worst
-        if best is None or miss < best[0]:
-            best = (miss, cut, candidate, rows)
-        if miss <= STRAIGHT_TOLERANCE:
-            break
-    if best is None:  # too few points for a fit at all
-        return _fit(part), part, []
-    worst, cut, current, used = best
-    batches = batches[cut:]
-    notes: list[str] = []
-    if len(used) < len(part):
-        notes.append(f"a straight line in batch does not fit below batch {batches[0]} (the line through every "
-                     f"batch missed by up to {full_worst * 100:.1f} % of the peak): fitted over batches "
-                     f"{batches[0]}-{batches[-1]}, where the large batches and the budget edge are")
-    if math.isfinite(worst) and worst > STRAIGHT_TOLERANCE:
-        notes.append(f"the fit misses a point by {worst * 100:.1f} % of its peak: predictions carry that error")
-    return current, used, notes
-
-
-def _not_measured_notes(fit: tuple[float, float, float, float], used: pd.DataFrame) -> list[str]:
+def _not_measured_notes(fit: Fit, used: pd.DataFrame) -> list[str]:
     notes = []
     sizes = sorted(set(used["_n"].dropna().astype(int)))
     if not math.isfinite(fit[0]):
@@ -222,9 +129,9 @@ def fit_memory_model(
     rows = []
     for group, part in ok.groupby(keys, sort=True) if keys else [((), ok)]:
         group = group if isinstance(group, tuple) else (group,)
-        fit, used, notes = _fit_group(part)
-        residual = used["_peak"] - _predicted(fit, used["batch_size"], used["_n"])
-        sizes = used["_n"].dropna()
+        fit, used, notes = fit_group(part)
+        residual = used["_peak"] - predicted(fit, used["batch_size"], used["_n"])
+        sizes = part["_n"].dropna()  # every size measured (the N term may rest on batches below the line)
         rows.append({
             **dict(zip(keys, group, strict=True)),
             "fixed_bytes": fit[0], "per_image_bytes": fit[1], "per_dataset_image_bytes": fit[2], "r2": fit[3],
@@ -249,11 +156,11 @@ def memory_residuals(df: pd.DataFrame, *, column: str | None = None, kind: Memor
     ok = _prepared(df, column, kind)
     parts = []
     for _, part in ok.groupby(keys, sort=True) if keys else [((), ok)]:
-        fit, used, _ = _fit_group(part)
-        predicted = _predicted(fit, part["batch_size"], part["_n"])
+        fit, used, _ = fit_group(part)
+        model = predicted(fit, part["batch_size"], part["_n"])
         parts.append(part[keys].assign(batch_size=part["batch_size"].astype(int), images=part["_n"],
-                                       peak_bytes=part["_peak"], predicted_bytes=predicted,
-                                       residual_bytes=part["_peak"] - predicted, used=part.index.isin(used.index)))
+                                       peak_bytes=part["_peak"], predicted_bytes=model,
+                                       residual_bytes=part["_peak"] - model, used=part.index.isin(used.index)))
     if not parts:
         return pd.DataFrame(columns=out_columns)
     return pd.concat(parts)[out_columns].sort_values([*keys, "images", "batch_size"], kind="mergesort")

@@ -60,6 +60,21 @@ def reach(target: int, sizes: Sequence[int]) -> str:
     return f"predicted at {target:,} images, {times(factor)} the {top:,} measured"
 
 
+def added_sizes_note(df: pd.DataFrame) -> str:
+    """What the sweep measured by itself so that the N term is known, from the ``added_sizes``
+    record of the results header (:mod:`workbench.engine.sweep_sizes`); "" when it added nothing."""
+    record = (df.attrs.get("sweep") or {}).get("added_sizes") or {}
+    sizes = [f"{int(n):,}" for n in record.get("sizes") or []]
+    if not sizes:
+        return ""
+    listed = sizes[0] if len(sizes) == 1 else ", ".join(sizes[:-1]) + f" and {sizes[-1]}"
+    target = record.get("target_images")
+    at = f" at {int(target):,} images" if target else ""
+    return (f"the sweep also measured {listed} images by itself, at batch {record.get('batch_size')} "
+            f"({record.get('trials')} trials beside those asked for), so that how memory grows with the number "
+            f"of images is measured and the peak{at} predicted")
+
+
 def series_name(row: Any) -> str:
     """``stream · float32`` (with the model first when given, and the backend where the fits
     are per backend: ``tiny · jax · stream · float32``)."""
@@ -84,7 +99,8 @@ def not_predictable(fit: Any, target: int) -> str:
     return (f"the peak of {name} at {target:,} images cannot be predicted: every trial predicted {n:,} "
             "images, so how its memory grows with the number of images (the outputs predict keeps, the "
             f"data copies) is not measured; measure two or more sizes, e.g. --images "
-            f"{max(n // 4, 1)},{max(n // 2, 1)},{n}")
+            f"{max(n // 4, 1)},{max(n // 2, 1)},{n}, or give the sweep --target-images {target} "
+            "(it then measures them by itself)")
 
 
 def _fits(df: pd.DataFrame, kind: MemoryKind) -> pd.DataFrame:

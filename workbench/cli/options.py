@@ -74,6 +74,10 @@ def add_sweep_axes(p: argparse.ArgumentParser, *, batch_sizes: Sequence[int] = _
     p.add_argument("--images", default=_SWEEP["images"],
                    help="dataset sizes, comma-separated, e.g. 1000,4000,16000: each runs on the first K images "
                         "of the data (default: the data's own count)")
+    p.add_argument("--no-auto-sizes", dest="auto_sizes", action="store_false", default=_SWEEP["auto_sizes"],
+                   help="with --target-images above the one dataset size measured, do not also measure a quarter "
+                        "and a half of it (by default the sweep does, at one batch size, so the peak at the target "
+                        "can be predicted)")
     p.add_argument("--repeat", type=int, default=_SWEEP["repeat"],
                    help="run every setting this many times, interleaved; the analysis takes the median and "
                         "the spread across the runs (default %(default)s)")
@@ -136,7 +140,8 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
                        batch_sizes=args.batch_sizes, budget=budget, timing=timing,
                        images=getattr(args, "images", None), target_images=getattr(args, "target_images", None),
                        repeat=getattr(args, "repeat", _SWEEP["repeat"]),
-                       backends=getattr(args, "backends", _SWEEP["backends"]))
+                       backends=getattr(args, "backends", _SWEEP["backends"]),
+                       auto_sizes=getattr(args, "auto_sizes", _SWEEP["auto_sizes"]))
 
 
 def add_executor_options(p: argparse.ArgumentParser) -> None:

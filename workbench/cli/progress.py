@@ -13,6 +13,7 @@ from tqdm import tqdm
 from workbench.config import SweepConfig, format_bytes
 from workbench.engine.executors import Executor
 from workbench.engine.runner import TrialEvent, run_sweep
+from workbench.engine.sweep_sizes import plan_sizes
 from workbench.engine.targets import resolve_target
 from workbench.plan import expand
 from workbench.render.table import results_table
@@ -24,6 +25,9 @@ def run_sweep_with_progress(sweep: SweepConfig, out: str | os.PathLike[str], *, 
     """Run ``sweep`` into ``out`` with a progress bar (failed trials are written under it as they
     end), then print the results table and where the results are."""
     total = len(expand(sweep))
+    added = plan_sizes(sweep).announce()  # the sizes added to measure the N term, said before they run
+    if added:
+        print(added, flush=True)
     bars: list[tqdm] = []  # made at the first trial: an input refused before that prints its line alone
 
     def progress(event: TrialEvent) -> None:
@@ -54,7 +58,7 @@ def print_target_answer(sweep: SweepConfig, out: str | os.PathLike[str]) -> None
     else the full count of a folder or ``.npy``), and the recommendation there under the host
     budget. Nothing for synthetic or demo data without a target."""
     from workbench.analysis import recommend
-    from workbench.analysis.target import answer_lines
+    from workbench.analysis.target import added_sizes_note, answer_lines
 
     target, source = resolve_target(sweep.target_images, sweep.data)
     df = load_results(out)
@@ -65,5 +69,8 @@ def print_target_answer(sweep: SweepConfig, out: str | os.PathLike[str]) -> None
     print(f"\nat your target size, {target:,} images ({source}{under}):")
     for line in answer_lines(df, target, host_budget_bytes=budget):
         print(f"  {line}")
+    added = added_sizes_note(df)
+    if added:
+        print(f"  note: {added}")
     if budget:
         print(f"  recommended: {recommend(df, host_budget_bytes=budget, target_images=target).reason}")

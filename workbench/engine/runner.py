@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -32,6 +33,7 @@ from workbench.engine.launcher import (
     wait_or_kill,
 )
 from workbench.engine.lock import folder_lock
+from workbench.engine.sweep_sizes import plan_sizes
 from workbench.errors import WorkbenchError
 from workbench.plan import expand
 from workbench.results import ResultStore, Status, TrialResult
@@ -248,10 +250,17 @@ def run_sweep(
                            executor or LocalExecutor(launcher), allow_other_machine)
 
 
+def sweep_header(sweep: SweepConfig) -> dict[str, Any]:
+    """The sweep as the results header records it: its config, and the dataset sizes it added
+    by itself to measure the N term (``added_sizes``, where it did), which the answers cite."""
+    plan = plan_sizes(sweep)
+    return {**sweep.to_dict(), **({"added_sizes": plan.to_dict()} if plan.sizes else {})}
+
+
 def _run_trials(trials: list[TrialConfig], sweep: SweepConfig, store: ResultStore, progress: Progress | None,
                 cancel: threading.Event | None, retry_failed: bool, executor: Executor,
                 allow_other_machine: bool) -> list[TrialResult]:
-    store.ensure_header(sweep.to_dict(), allow_other_machine=allow_other_machine)
+    store.ensure_header(sweep_header(sweep), allow_other_machine=allow_other_machine)
     previous = {r.key: r for r in store.results(machine=store.machine)}  # never another machine's
     results: dict[int, TrialResult] = {}
 

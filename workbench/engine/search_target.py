@@ -35,13 +35,18 @@ from workbench.analysis.memory_model import fit_line
 from workbench.analysis.peaks import budget_peak
 from workbench.analysis.target import reach
 from workbench.config import TrialConfig, format_bytes
-from workbench.engine.targets import MIN_SAMPLE, replace_count, resolve_target, sample_size
+from workbench.engine.targets import (
+    MIN_SAMPLE,
+    growth_sizes,
+    replace_count,
+    resolve_target,
+    sample_size,
+)
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.results import Status, TrialResult, json_value
 from workbench.types import MemoryKind
 
 GROWTH_BATCH = 1
-PARTS = (4, 2, 1)  # the sample's quarter, half and whole
 
 Probe = Callable[[TrialConfig], "TrialResult | None"]
 
@@ -147,7 +152,7 @@ def measure_growth(template: TrialConfig, probe: Probe, target: int, sample: int
     sample); ``cancelled`` is set when cancelled. A size trial that ends in an error stops the
     search, as a failed first probe does."""
     growth = Growth(target_images=target, sample_images=sample,
-                    sizes=sorted({max(sample // part, 1) for part in PARTS}))
+                    sizes=growth_sizes(sample))
     for index, n in enumerate(growth.sizes):
         trial = None if cancel is not None and cancel.is_set() else probe(
             replace(template, batch_size=GROWTH_BATCH, data=replace_count(template.data, n)))

@@ -23,6 +23,7 @@ from workbench.errors import ConfigError
 
 SAMPLE_IMAGES = 2000  # a search's probes run on at most this many images unless told otherwise
 MIN_SAMPLE = 16  # the smallest sample whose quarter, half and whole tell the N term apart
+PARTS = (4, 2, 1)  # the sample's quarter, half and whole: the sizes that measure the N term
 
 
 def default_target(data: DataSpec | None) -> int | None:
@@ -78,6 +79,13 @@ def target_for_results(df: pd.DataFrame, target_images: Any = None) -> tuple[int
     if parse_target_images(recorded) is not None:
         return parse_target_images(recorded), "the target the trials were run for"
     return resolve_target(None, data)
+
+
+def growth_sizes(sample: int) -> list[int]:
+    """The dataset sizes that measure how memory grows with the number of images: a quarter, a
+    half and the whole of ``sample``, smallest first (shared by the search's size trials and the
+    sizes a sweep adds for its target: :mod:`workbench.engine.sweep_sizes`)."""
+    return sorted({max(int(sample) // part, 1) for part in PARTS})
 
 
 def sample_size(data: DataSpec, sample_images: int | None = None) -> int:

@@ -105,6 +105,8 @@ COLUMNS: tuple[Column, ...] = (
     _words("pipeline", "pipeline"),
     _words("precision", "precision"),
     Column("batch_size", "batch", fmt=lambda v: f"{int(v)}", note="images per predict batch"),
+    Column("images", "images", fmt=lambda v: f"{int(v):,}" if v > 0 else "n/a", only_if_varied=True,
+           note="images the trial predicted (the dataset size N: memory grows with it)"),
     _words("status", "status"),
     Column("repeat", "run", fmt=lambda v: f"{int(v) + 1}", views=frozenset([REPORT]),
            note="which run of the setting (--repeat; the search's confirmation runs its answer again)"),

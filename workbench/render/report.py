@@ -26,7 +26,7 @@ from workbench.analysis import (
     recommend,
     spread_notes,
 )
-from workbench.analysis.target import max_batch_line, series_at, settings_at
+from workbench.analysis.target import added_sizes_note, max_batch_line, series_at, settings_at
 from workbench.atomic import atomic_write_text
 from workbench.config import format_bytes
 from workbench.engine.search import read_search
@@ -157,7 +157,7 @@ def target_section(df: pd.DataFrame, target: int | None, source: str, host_budge
                      else format_bytes(budget_peak(r)),
                      "predicted": "cannot be predicted" if is_missing(predicted) else format_bytes(predicted),
                      "fits": "n/a" if not host_budget or is_missing(predicted) else ("yes" if r["fits"] else "no")})
-    return {"images": f"{target:,}", "source": source, "settings": rows,
+    return {"images": f"{target:,}", "source": source, "settings": rows, "added": added_sizes_note(df),
             "series": [{"series": e["series"], "line": max_batch_line(e, target, margin),
                         "unknown": bool(e["why"])} for e in series]}
 

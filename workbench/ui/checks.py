@@ -73,7 +73,8 @@ def check_sweep(form: SweepForm) -> tuple[SweepConfig | None, dict[str, str]]:
         sweep = SweepConfig(model=parts["model"], data=parts["data"], pipelines=parts["pipelines"],
                             precisions=parts["precisions"], batch_sizes=parts["batch_sizes"],
                             budget=form.budget(), timing=parts["timing"], images=parts["images"],
-                            target_images=parts["target_images"], backends=parts["backends"])
+                            target_images=parts["target_images"], backends=parts["backends"],
+                            auto_sizes=bool(form.auto_sizes.value))
         expand(sweep)  # settings that cannot go together (stream needs data on disk)
     except ConfigError as exc:
         text = str(exc)

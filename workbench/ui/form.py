@@ -44,6 +44,8 @@ MODEL_NAMES = (*sorted(BUILTIN_MODELS, key=lambda n: n != "demo"), *sorted(APPLI
 GROUPS = ("model", "image_size", "data", "images", "target_images", "pipelines", "precisions", "backends", "batch_sizes",
           "host_budget", "gpu_budget", "timing", "out", "general")
 _STYLE = {"description_width": "110px"}
+AUTO_SIZES = "also measure ¼ and ½ of one size"  # the box for SweepConfig.auto_sizes (--no-auto-sizes)
+AUTO_SIZES_SKIP = f"untick '{AUTO_SIZES}' to skip"  # how the panel says to opt out of the added sizes
 
 
 def _field_defaults(cls: type) -> dict[str, Any]:
@@ -60,7 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "min_batches": _TIMING["min_batches"], "min_duration": _TIMING["min_duration_s"],
     "drift_samples": _TIMING["drift_samples"], "out": DEFAULT_OUT, "batch_sizes": _SWEEP["batch_sizes"],
     "precisions": _SWEEP["precisions"], "pipelines": _SWEEP["pipelines"], "images": _SWEEP["images"],
-    "target_images": _SWEEP["target_images"], "backends": _SWEEP["backends"],
+    "target_images": _SWEEP["target_images"], "auto_sizes": _SWEEP["auto_sizes"], "backends": _SWEEP["backends"],
     "retry_failed": False,  # run_sweep's default: failed trials are kept, not run again
     "executor": "local", "ray_address": None,  # where trials run: this machine, or a Ray cluster
 }
@@ -117,6 +119,7 @@ class SweepForm:
                              placeholder="the data's own count; or e.g. 1000,4000,16000")
         self.target_images = W.Text(description="target size", style=_STYLE, layout=_wide(),
                                     placeholder="images of the real job, e.g. 1200000 (default: all of a folder or .npy)")
+        self.auto_sizes = W.Checkbox(description=AUTO_SIZES, indent=False)
         self.batch_list = W.Text(description="batch sizes", style=_STYLE, placeholder="e.g. 1,8,32")
         self.batch_min = W.BoundedIntText(value=1, min=1, max=2**20, description="from", layout=W.Layout(width="150px"))
         self.batch_max = W.BoundedIntText(value=256, min=1, max=2**20, description="to", layout=W.Layout(width="150px"))
@@ -150,6 +153,7 @@ class SweepForm:
             "model": self.model, "model_path": self.model_path, "allow_unsafe": self.allow_unsafe,
             "image_size": self.image_size, "data_kind": self.data_kind, "data_count": self.data_count,
             "data_path": self.data_path, "images": self.images, "target_images": self.target_images,
+            "auto_sizes": self.auto_sizes,
             "batch_mode": self.batch_mode, "batch_sizes": self.batch_list,
             "batch_min": self.batch_min, "batch_max": self.batch_max, "host_budget": self.host_budget,
             "gpu_budget": self.gpu_budget, "out": self.out, "timeout": self.timeout,
@@ -198,7 +202,7 @@ class SweepForm:
             v = values["batch_sizes"]
             self.batch_mode.value = "list"
             self.batch_list.value = v if isinstance(v, str) else ",".join(map(str, v))
-        for key in ("allow_unsafe", "out", "timeout", "warmup_batches", "min_batches",
+        for key in ("allow_unsafe", "auto_sizes", "out", "timeout", "warmup_batches", "min_batches",
                     "min_duration", "drift_samples", "retry_failed", "executor"):
             if key in values:
                 getattr(self, key).value = values[key]
@@ -351,7 +355,7 @@ class SweepForm:
                 row([self.model, m["model"]]), self.model_path, self.allow_unsafe,
                 row([self.image_size, m["image_size"]]),
                 row([self.data_kind, self.data_count, m["data"]]), self.data_path,
-                row([self.images, m["images"]]), row([self.target_images, m["target_images"]]),
+                row([self.images, m["images"]]), row([self.target_images, self.auto_sizes, m["target_images"]]),
             ]),
             "What to compare": W.VBox([
                 row([W.Label("pipelines", layout=W.Layout(width="110px")), *self.pipelines.values(), m["pipelines"]]),

@@ -22,11 +22,12 @@ from workbench.analysis.compare import Comparison, load_comparison
 from workbench.config import SweepConfig, TrialConfig, format_bytes
 from workbench.engine.executors import make_executor
 from workbench.engine.search import STRATEGIES
+from workbench.engine.sweep_sizes import plan_sizes
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.plan import expand
 from workbench.results import ResultStore, environment, load_results
 from workbench.ui.compare_view import CompareView, split_folders
-from workbench.ui.form import SweepForm
+from workbench.ui.form import AUTO_SIZES_SKIP, SweepForm
 from workbench.ui.jobs import JobRunner, set_status
 from workbench.ui.results_view import ResultsView
 from workbench.ui.runs import search_body, sweep_body
@@ -139,8 +140,10 @@ class Workbench:
             n = len(expand(self._sweep))
             s = self._sweep
             on = f"{len(s.backends)} backends × " if len(s.backends) > 1 else ""
+            added = plan_sizes(s).announce(AUTO_SIZES_SKIP)  # the sizes the sweep adds to measure the N term
             self.plan.value = (f"<i>{n} trial{'s' * (n != 1)}: {on}{len(s.pipelines)} pipeline(s) × "
-                               f"{len(s.precisions)} precision(s) × batch sizes {', '.join(map(str, s.batch_sizes))}</i>")
+                               f"{len(s.precisions)} precision(s) × batch sizes {', '.join(map(str, s.batch_sizes))}"
+                               + (f"; {html.escape(added)}" if added else "") + "</i>")
         else:
             self.plan.value = ""
         self._set_busy(self.jobs.busy)

@@ -17,8 +17,10 @@ from workbench.config import SweepConfig, TrialConfig, format_bytes
 from workbench.engine.executors import Executor
 from workbench.engine.runner import TrialEvent, run_sweep
 from workbench.engine.search import ProbeEvent, search_batch
+from workbench.engine.sweep_sizes import plan_sizes
 from workbench.plan import expand
 from workbench.types import SearchStrategy
+from workbench.ui.form import AUTO_SIZES_SKIP
 from workbench.ui.jobs import Tally, set_status, ticking
 
 if TYPE_CHECKING:
@@ -42,7 +44,10 @@ def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: 
         total = len(expand(sweep))
         tally = Tally(total)
         panel.progress.max, panel.progress.value, panel.progress.bar_style = total, 0, ""
-        set_status(panel.status, f"starting {total} trial(s) into {out}{first_use_note(sweep)}")
+        plan = plan_sizes(sweep)  # the sizes added to measure the N term, said before they run
+        added = plan.announce(AUTO_SIZES_SKIP)
+        set_status(panel.status, f"starting {total} trial(s) into {out}{first_use_note(sweep)}"
+                                 + (f"; {added}" if added else ""))
         last_refresh = 0.0
 
         def progress(event: TrialEvent) -> None:
@@ -68,7 +73,7 @@ def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: 
             run_sweep(sweep, out, progress=progress, cancel=cancel, retry_failed=retry_failed, executor=executor)
         panel.show_results(out)
         summary = (f"{tally.done} of {total} trials ({tally.failed} failed, {tally.skipped} already done) "
-                   f"in {tally.elapsed()}; results in {out}")
+                   f"in {tally.elapsed()}; results in {out}" + (f"; {plan.summary()}" if plan.sizes else ""))
         if cancel.is_set() and tally.done < total:
             panel.progress.bar_style = "warning"
             set_status(panel.status, f"cancelled: {summary}. The running trial was stopped; finished ones are kept.")
