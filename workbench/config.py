@@ -156,7 +156,7 @@ class SweepConfig(_Serialisable):
     ``target_images``: the number of images of the real job, the size the answers are for (the
     recommendation, the search and the report predict each setting's peak there). None: the
     full count of a folder or ``.npy``, or the largest size measured for synthetic and demo data.
-    ``auto_sizes``: when ``target_images`` is above the one dataset size the sweep measures, also run
+    ``auto_sizes``: when the target (``target_images``, else a file's full count) is above the one dataset size the sweep measures, also run
     each pipeline x precision at a quarter and a half of that size (one batch size), so the
     memory model's N term is measured, not missing (:mod:`workbench.engine.sweep_sizes`).
     False: only the trials the axes name.

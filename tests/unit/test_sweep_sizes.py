@@ -104,7 +104,7 @@ def test_nothing_is_added_where_the_n_term_is_measured_or_not_wanted(change):
     assert "added_sizes" not in sweep_header(s)
 
 
-def test_a_npy_larger_than_the_size_measured_adds_sizes_only_for_a_target_given(tmp_path):
+def test_a_npy_larger_than_the_size_measured_adds_sizes_for_its_target_or_its_full_count(tmp_path):
     path = tmp_path / "images.npy"
     write_npy(path, 4000, size=4)
     data = DataSpec("npy", path=str(path))
@@ -113,8 +113,10 @@ def test_a_npy_larger_than_the_size_measured_adds_sizes_only_for_a_target_given(
     assert (plan.target_images, plan.sizes, plan.trials) == (4000, (250, 500), 2)
     assert "memory at 4,000 images" in plan.announce() and "for 1 pipeline x precision series" in plan.announce()
     assert [t.data.count for t in expand(s)] == [250, 500, 1000, 1000, 1000, 1000]
-    # The file's full count is the answers' default target, but no request to run more trials.
-    assert plan_sizes(replace(s, target_images=None)).sizes == ()
+    # No target given: the file's full count is the answers' target, so the same sizes are added.
+    assert (plan_sizes(replace(s, target_images=None)).target_images, plan_sizes(replace(s, target_images=None)).sizes) == (
+        4000, (250, 500))
+    assert plan_sizes(replace(s, target_images=None, auto_sizes=False)).sizes == ()
     # All of the file measured: nothing to add.
     assert plan_sizes(replace(s, images=None)).sizes == ()
 

@@ -4,8 +4,8 @@ Memory grows with the number of images N (``model.predict`` keeps every batch's 
 in-memory pipelines hold copies of the array), and the memory model's N term (peak = fixed +
 per image x batch + per dataset image x N) needs two or more sizes. A sweep measured at one
 size, with a target above it (``--target-images``), would answer "not measured" at the target
-(the default target, a folder's or ``.npy``'s full count, adds nothing: it was not asked for,
-and the answers then say which sizes to run). So, unless
+(the target is the one given, else a folder's or ``.npy``'s full count: a sweep of the first
+1,000 images of a 1,200,000-image file is a sample of a larger job). So, unless
 told not to (``auto_sizes=False``, ``--no-auto-sizes``), the sweep also runs each pipeline x
 precision (x backend) at a quarter and a half of its size (the sizes the search measures:
 :func:`~workbench.engine.targets.growth_sizes`), at **one** batch size:
@@ -31,7 +31,7 @@ from typing import Any
 
 from workbench.config import SweepConfig, TrialConfig
 from workbench.engine.preflight import available_images
-from workbench.engine.targets import MIN_SAMPLE, growth_sizes
+from workbench.engine.targets import MIN_SAMPLE, growth_sizes, resolve_target
 from workbench.errors import ConfigError
 
 
@@ -99,9 +99,8 @@ def plan_sizes(sweep: SweepConfig) -> SizePlan:
     """The sizes ``sweep`` adds for its target (see the module's docstring)."""
     if sweep.images is not None and len(sweep.images) > 1:
         return SizePlan(None, None)  # the user's own size axis measures the N term
-    # Only a target the user gave: the default one (a file's full count) is no request to run more,
-    # and a sweep of a few sizes of a large file (the notebooks' own) must run just those.
-    target = sweep.target_images
+    # The target given, else the file's full count: the answers are for that size either way.
+    target = resolve_target(sweep.target_images, sweep.data)[0]
     if target is None or not sweep.auto_sizes:
         return SizePlan(target, None)
     sample = sweep_sample(sweep)
