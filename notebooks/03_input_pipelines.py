@@ -27,28 +27,37 @@
 # 3. that streaming the *input* does not make memory independent of the number of images:
 #    `model.predict` keeps every output until the end, so memory grows with the data set, unless
 #    the outputs go to disk as they come;
-# 4. how to predict the peak of a job on your whole data set from a few small runs (the memory
+# 4. that `predict`, `predict_on_batch` and a compiled `model(x, training=False)` are not the
+#    same call: what each holds, what each costs a call, and when each traces (the first call,
+#    and again for a partial last batch);
+# 5. whether resident memory creeps across repeated calls, and by how much beyond the noise;
+# 6. how to predict the peak of a job on your whole data set from a few small runs (the memory
 #    model's term per dataset image), and how far that prediction reaches.
 #
-# **Time:** 2 to 3 minutes on a 2-core CPU with the defaults (measured here: 1 min 40 s to 3 min
-# over five runs, all while other jobs shared the two cores; the last cell prints this run's
-# time). 31 trials run, each in its own process; this kernel never imports TensorFlow. Sentences marked **✔ checked** are tested
+# **Time:** measured here only while other jobs shared the two cores: 1 min 40 s to 3 min over
+# five runs before sections 5 and 6 were added; 5 min 40 s for one run with them, at a load of
+# 4-5 on the 2 cores (section 5's six probes took about 40 s of it). The last cell prints this
+# run's time. 31 trials and 6 probes run, each in its own process; this kernel never imports
+# TensorFlow. Sentences marked **✔ checked** are tested
 # against this run's numbers: if the story stops matching the measurement, the notebook stops.
 
 # %% tags=["parameters"]
 # Defaults run in 2 to 3 minutes on a 2-core CPU. With more memory and a GPU, try for example:
 #   model = "mobilenet_v2"; image_size = 224; images = 4096; batch_sizes = [32, 256]
-model = "tiny"          # sections 1-4: "tiny", a keras.applications name, or a .keras/.h5 file
+model = "tiny"          # sections 1-6: "tiny", a keras.applications name, or a .keras/.h5 file
 image_size = 64         # pixels a side of the images written to disk (and of the model's input)
-images = 2048           # images in the data set of sections 1-4
+images = 2048           # images in the data set of sections 1-6
 batch_sizes = [32, 128]
 min_duration_s = 1.0    # seconds each trial of sections 1-4 times (at least 5 passes when a pass is shorter)
-n_model = "mobilenet_v2"  # section 5: a model whose outputs are large enough to see (1000 classes)
-n_image_size = 32       # pixels a side for section 5 (small: the outputs, not the inputs, should dominate)
+calls_images = 1000     # section 5: images (of the same file) each way of calling the model predicts
+calls_batch = 64        # section 5's batch size: 1000 images at 64 leave a last batch of 40
+calls_passes = 15       # passes of each call in section 5 (the first traces; creep is read over the rest)
+n_model = "mobilenet_v2"  # section 7: a model whose outputs are large enough to see (1000 classes)
+n_image_size = 32       # pixels a side for section 7 (small: the outputs, not the inputs, should dominate)
 n_outputs = 1000        # values n_model outputs per image (float32: 4 bytes each)
-n_sizes = [1000, 2000, 4000, 16000]  # dataset sizes of section 5; the largest is predicted from the others
-n_batch = 64            # batch size of section 5
-target_images = 100_000  # section 6: the size of the real job to answer for
+n_sizes = [1000, 2000, 4000, 16000]  # dataset sizes of section 7; the largest is predicted from the others
+n_batch = 64            # batch size of section 7
+target_images = 100_000  # section 8: the size of the real job to answer for
 out_dir = ""            # "" for a fresh temporary folder
 
 # %%
@@ -275,7 +284,246 @@ else:
         "the model, which is the usual case when the model, not the input, is the slow part.")
 
 # %% [markdown]
-# ## 5. Memory that grows with the number of images
+# ## 5. `predict`, `predict_on_batch` and `model(x)`: not the same call
+#
+# Three ways to get the same predictions out of the same model, on the same array, at the
+# same batch size:
+#
+# | call | what it does on every call |
+# |---|---|
+# | `model.predict(x, batch_size=b)` | wraps the whole array in a `tf.data` pipeline of its own, runs its traced predict step batch by batch, keeps every batch's outputs and concatenates them at the end |
+# | `model.predict_on_batch(x[i:i+b])` | one batch through the same traced predict step, without the pipeline; the outputs come back at once |
+# | `f(x[i:i+b])`, `f = tf.function(lambda x: model(x, training=False), input_signature=[(None, h, w, c)])` | the model's own call, compiled once, with none of `predict`'s machinery (what `stream_to_disk` calls) |
+#
+# The first call of a traced function **traces** it (runs the Python code once to build a
+# graph); a batch of a new shape traces it again, and the last batch of a data set that the
+# batch size does not divide is such a batch. The compiled call was told that its batch
+# dimension is open (`None`), so one trace serves every batch size.
+#
+# Each call runs in its own process (a probe started like a trial), twice: the first pass over
+# the images carries the tracing, then the same pass again and again. The two loops drop each
+# batch's outputs once they reach host memory (as a loop that writes them to disk would);
+# `predict` keeps them all, as it always does.
+
+# %%
+from workbench.engine.probe import run_probe
+from workbench.spread import iqr, throughput_stats
+
+call_names = ("predict", "predict_on_batch", "compiled")
+n_calls = min(calls_images, images)
+partial = n_calls % calls_batch  # images in the last batch (0: the batch size divides the set)
+batches = -(-n_calls // calls_batch)
+call_spec = {"model": spec.to_dict(), "data": wb.DataSpec("npy", path=str(npy_path), count=n_calls).to_dict(),
+             "batch_size": calls_batch, "passes": calls_passes}
+probed = {(c, run): run_probe("calls", {**call_spec, "call": c}) for run in (1, 2) for c in call_names}
+(out / "calls.json").write_text(pd.Series({f"{c} run {r}": v for (c, r), v in probed.items()}).to_json())
+
+
+def figures(r: dict) -> dict:
+    """One process's figures: memory above its loaded level, and batch times of the first pass
+    against the later passes (their median, with their interquartile range as the spread: one
+    later batch slowed by another job does not widen it)."""
+    first, last = [b[0] for b in r["batch_s"][1:]], [b[-1] for b in r["batch_s"][1:]]
+    outside = [s - sum(b) for s, b in zip(r["pass_s"][1:], r["batch_s"][1:], strict=True)]
+    return {"first_pass_above": r["first_pass_peak_bytes"] - r["host_baseline_bytes"],
+            "above": r["steady_peak_bytes"] - r["host_baseline_bytes"],
+            "traces_1": r["traces_after_first_pass"], "traces": r["traces"],
+            "first_batch_s": r["batch_s"][0][0], "first_later_s": np.median(first), "first_iqr_s": iqr(first),
+            "last_batch_s": r["batch_s"][0][-1], "last_later_s": np.median(last), "last_iqr_s": iqr(last),
+            "outside_s": np.median(outside)}
+
+
+cr = pd.DataFrame({key: figures(r) for key, r in probed.items()}).T.rename_axis(["call", "run"])
+cr = cr.apply(pd.to_numeric)
+speed = {c: throughput_stats(probed[c, 1]["throughput_per_pass_ips"] + probed[c, 2]["throughput_per_pass_ips"])
+         for c in call_names}  # the later passes of both runs: the median and its spread (CV)
+ms = lambda v: f"{v * 1e3:.1f}"  # noqa: E731
+pd.DataFrame({c: {
+    "traces (after pass 1, at the end)": f"{cr.loc[(c, 1), 'traces_1']:.0f}, {cr.loc[(c, 1), 'traces']:.0f}",
+    "1st batch, pass 1 (ms, runs)": " / ".join(ms(cr.loc[(c, r), "first_batch_s"]) for r in (1, 2)),
+    "1st batch, later (ms)": " / ".join(ms(cr.loc[(c, r), "first_later_s"]) for r in (1, 2)),
+    f"last batch ({partial or calls_batch}), pass 1 (ms)": " / ".join(ms(cr.loc[(c, r), "last_batch_s"]) for r in (1, 2)),
+    "last batch, later (ms)": " / ".join(ms(cr.loc[(c, r), "last_later_s"]) for r in (1, 2)),
+    "outside the batches, per pass (ms)": " / ".join(ms(cr.loc[(c, r), "outside_s"]) for r in (1, 2)),
+    "peak above loaded, later passes": " / ".join(fmt(cr.loc[(c, r), "above"]) for r in (1, 2)),
+    "images/s (later passes)": f"{speed[c]['throughput_ips']:.0f} (CV {speed[c]['throughput_cv'] * 100:.0f} %)",
+} for c in call_names}).T
+
+# %%
+decoded_calls = n_calls * image_size * image_size * 3 * 4
+fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+x = np.arange(len(call_names))
+for i, (column, label) in enumerate((("first_pass_above", "first pass (tracing included)"),
+                                     ("above", "later passes"))):
+    values = np.array([[cr.loc[(c, r), column] / MIB for r in (1, 2)] for c in call_names])
+    mid = values.mean(axis=1)
+    left.bar(x + (i - 0.5) * 0.4, mid, 0.4, yerr=[mid - values.min(axis=1), values.max(axis=1) - mid], capsize=3,
+             color=f"C{i}", label=label)
+left.axhline(decoded_calls / MIB, color="grey", ls="--", label=f"the decoded array ({n_calls:,} images)")
+left.set_xticks(x, call_names)
+left.set_ylabel("MiB")
+left.set_title("Peak host memory above the loaded process (whiskers: the two runs)")
+for c in call_names:
+    later = np.median([b for b in probed[c, 1]["batch_s"][1:]], axis=0)
+    line, = right.plot(np.arange(batches), np.array(probed[c, 1]["batch_s"][0]) * 1e3, "o-", label=f"{c}: first pass")
+    right.plot(np.arange(batches), later * 1e3, ":", color=line.get_color(), label=f"{c}: later passes (median)")
+right.set_xlabel(f"batch (the last holds {partial or calls_batch} images)")
+right.set_ylabel("ms")
+right.set_title("Time of each batch, run 1")
+for ax in (left, right):
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.25)  # from zero, with room for the legend
+    ax.legend(fontsize="small", loc="upper right")
+plt.show()
+
+# %%
+both = lambda c, column: [float(cr.loc[(c, r), column]) for r in (1, 2)]  # noqa: E731
+excess = {c: [a - b for a, b in zip(both(c, "first_batch_s"), both(c, "first_later_s"), strict=True)] for c in call_names}
+claim(all(min(excess[c]) >= 3 * max(both(c, "first_iqr_s")) for c in call_names),
+      "the first call traces, whichever call it is: the first batch took "
+      + ", ".join(f"{ms(min(both(c, 'first_batch_s')))}-{ms(max(both(c, 'first_batch_s')))} ms for `{c}`"
+                  for c in call_names)
+      + " against " + ", ".join(f"{ms(np.mean(both(c, 'first_later_s')))}" for c in call_names)
+      + " ms in the later passes (each at least 3x the interquartile range of the later passes)")
+if partial:
+    expected = {"predict": 2, "predict_on_batch": 2, "compiled": 1}
+    seen = {c: sorted({int(v) for v in both(c, "traces_1") + both(c, "traces")}) for c in call_names}
+    retrace = [a - b for a, b in zip(both("predict_on_batch", "last_batch_s"), both("predict_on_batch", "last_later_s"),
+                                     strict=True)]
+    claim(all(seen[c] == [expected[c]] for c in call_names)
+          and min(retrace) >= 3 * max(both("predict_on_batch", "last_iqr_s")),
+          f"the partial last batch ({partial} images) traces again: `predict` and `predict_on_batch` each traced their "
+          f"step twice in the first pass and never after (`predict_on_batch`'s last batch took "
+          f"{ms(min(both('predict_on_batch', 'last_batch_s')))}-{ms(max(both('predict_on_batch', 'last_batch_s')))} ms "
+          f"there, {ms(np.mean(both('predict_on_batch', 'last_later_s')))} ms later); the compiled call, whose batch "
+          f"dimension is open, traced once (its first last batch took {ms(np.mean(both('compiled', 'last_batch_s')))} ms)")
+else:
+    say(f"{n_calls:,} images at batch {calls_batch} leave no partial last batch: nothing traces a second time.")
+loops = ("predict_on_batch", "compiled")
+extra = {c: float(np.mean(both("predict", "above")) - np.mean(both(c, "above"))) for c in loops}
+extra_noise = {c: float(np.ptp(both("predict", "above")) + np.ptp(both(c, "above"))) for c in loops}
+claim(all(extra[c] >= decoded_calls and extra[c] >= 3 * extra_noise[c] for c in loops),
+      f"`predict` holds more: its peak above the loaded process was {fmt(np.mean(both('predict', 'above')))}, "
+      + " and ".join(f"{fmt(extra[c])} more than `{c}`'s (spread {fmt(extra_noise[c])})" for c in loops)
+      + f", more than the decoded array ({fmt(decoded_calls)}): its `tf.data` pipeline holds a copy of the array, "
+      "and it keeps every output")
+verdicts = {c: wb.speed_verdict(speed["predict"], speed[c]) for c in loops}
+claim(all(v == "slower" for v, _ in verdicts.values()),
+      "`predict` is slower here: "
+      + ", ".join(f"{ratio:.2f}x the throughput of `{c}`" for c, (_, ratio) in verdicts.items())
+      + f" (beyond the spread of their passes); it spends {ms(np.mean(both('predict', 'outside_s')))} ms of every "
+      "call outside its batches (building the pipeline from the array, concatenating the outputs), the loops "
+      f"{ms(max(np.mean(both(c, 'outside_s')) for c in loops))} ms at most")
+verdict, ratio = wb.speed_verdict(speed["predict_on_batch"], speed["compiled"])
+say(f"Between the two loops, `predict_on_batch` ran at {ratio:.2f}x the compiled call's throughput: "
+    f"**{verdict}**{'' if verdict == 'no measurable difference' else ' than it'}. The difference that matters is "
+    "not the step (both run a traced graph) but what comes with it: `predict` pays its pipeline on every call "
+    "and holds every output; a loop holds one batch, and a loop over a partial last batch traces once more "
+    "unless the function was given an open batch dimension.")
+
+# %% [markdown]
+# ## 6. Does memory creep across repeated calls?
+#
+# A long job calls `predict` many times; caches that are never emptied and a fragmented
+# allocator can make resident memory climb call after call. Every trial above read its
+# resident size after each timed pass (`host_rss_per_pass_bytes`), and so did each call in
+# section 5. The growth per pass is the slope of a straight line through the passes after the
+# first (the first leaves behind what later passes reuse); it **creeps** here only where the slope
+# of both runs is more than 3x its noise: the larger of each run's standard error of the slope
+# and the difference between the two runs. The workbench flags a trial as creeping
+# (`host_creeping`) at a cruder bar: more than 1 % of its peak per pass.
+
+# %%
+def slope(rss: list[float]) -> tuple[float, float]:
+    """Growth of resident memory per pass after the first, and its standard error (least squares)."""
+    y = np.asarray(rss[1:], dtype=float)
+    if len(y) < 3:
+        return float("nan"), float("nan")
+    x = np.arange(len(y)) - (len(y) - 1) / 2
+    rate = float(x @ (y - y.mean()) / (x @ x))
+    residual = y - y.mean() - rate * x
+    return rate, float(np.sqrt(residual @ residual / (len(y) - 2) / (x @ x)))
+
+
+series = {}  # (setting, run) -> resident size after each pass, and predict calls a pass
+for _, r in df.iterrows():
+    calls = -(-int(r["images"]) // int(r["batch_size"])) if r["pipeline"] == "batch_loop" else 1
+    series[(f"{r['way']} b{r['batch_size']}", r["run"])] = (list(r["host_rss_per_pass_bytes"]), calls,
+                                                             bool(r["host_creeping"]))
+for (c, run), r in probed.items():
+    series[(f"{c} (section 5)", run)] = (r["host_rss_per_pass_bytes"], 1 if c == "predict" else batches,
+                                         bool(r["host_creeping"]))
+rows = {}
+for setting in dict.fromkeys(s for s, _ in series):
+    (r1, se1), (r2, se2) = (slope(series[setting, run][0]) for run in (1, 2))
+    noise = max(se1, se2, abs(r1 - r2))
+    calls = series[setting, 1][1]
+    rows[setting] = {"passes": f"{len(series[setting, 1][0])}, {len(series[setting, 2][0])}",
+                     "rate_1": r1, "rate_2": r2, "noise": noise, "calls": calls,
+                     "creeps": min(r1, r2) > 3 * noise, "flag": series[setting, 1][2] or series[setting, 2][2]}
+creep = pd.DataFrame(rows).T
+kb = lambda v: ("+" if v >= 0 else "") + fmt(v)  # noqa: E731  (a growth, with its sign)
+pd.DataFrame({
+    "passes (runs)": creep["passes"],
+    "growth a pass (run 1, run 2)": [f"{kb(a)}, {kb(b)}" for a, b in zip(creep["rate_1"], creep["rate_2"], strict=True)],
+    "3x noise": creep["noise"].map(lambda v: fmt(3 * v)),
+    "calls a pass": creep["calls"],
+    "a call (where it creeps)": [fmt(min(a, b) / c) if ok else "" for a, b, c, ok in
+                                 zip(creep["rate_1"], creep["rate_2"], creep["calls"], creep["creeps"], strict=True)],
+    "creeps beyond the noise": creep["creeps"].map({True: "yes", False: "no"}),
+    "workbench flag (1 % of peak)": creep["flag"].map({True: "creeping", False: "-"}),
+})
+
+# %%
+fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+b = batch_sizes[0]
+shown = ([(left, f"{w} b{b}") for w in ways] + [(right, f"{c} (section 5)") for c in call_names])
+for i, (ax, setting) in enumerate(shown):
+    for run, style in ((1, "o-"), (2, "s--")):
+        rss = np.array(series[setting, run][0])
+        ax.plot(np.arange(2, len(rss) + 1), (rss[1:] - rss[1]) / MIB, style, color=f"C{i % len(ways)}", alpha=0.8,
+                label=f"{setting.removesuffix(' (section 5)')}, run {run}")
+for ax, title in ((left, f"The trials of section 2, batch {b}"),
+                  (right, f"The calls of section 5 ({n_calls:,} images, batch {calls_batch})")):
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_ylim(min(0.0, ax.get_ylim()[0]), ax.get_ylim()[1] * 1.3)  # zero in view, room for the legend
+    ax.set_xlabel("pass")
+    ax.set_ylabel("resident memory after the pass,\nabove the second pass (MiB)")
+    ax.set_title(title)
+    ax.legend(fontsize="x-small", ncol=2, loc="upper left")
+plt.show()
+
+# %%
+jump = {k: float(np.mean([series[k, run][0][1] - series[k, run][0][0] for run in (1, 2)])) for k in creep.index}
+say(f"The plots start at the second pass: from the first to the second, resident memory stepped up once, by "
+    f"{fmt(jump[f'in_memory (.npy) b{b}'])} for `in_memory` at batch {b} (its decoded set is {fmt(decoded)}) and by "
+    f"{fmt(jump['predict (section 5)'])} for `predict` in section 5: what the first call left behind, a step the "
+    "later passes did not repeat (their growth per pass is in the table).")
+p = creep.loc["predict (section 5)"]
+cmp = creep.loc["compiled (section 5)"]
+claim(p["creeps"] and min(p["rate_1"], p["rate_2"]) > max(cmp["rate_1"], cmp["rate_2"]) + 3 * (p["noise"] + cmp["noise"]),
+      f"repeated `predict` calls creep: each call on the {n_calls:,}-image array left {kb(p['rate_1'])} "
+      f"and {kb(p['rate_2'])} more resident in the two runs (3x noise: {fmt(3 * p['noise'])}), more than "
+      f"the compiled call did per pass of the same images ({kb(cmp['rate_1'])}, {kb(cmp['rate_2'])})")
+creeping = [s for s in creep.index if creep.loc[s, "creeps"]]
+flat = [s for s in creep.index if not creep.loc[s, "creeps"]]
+flagged = [s for s in creep.index if creep.loc[s, "flag"]]
+peak_p = max(probed["predict", run]["steady_peak_bytes"] for run in (1, 2))
+grown = float(np.mean([series["predict (section 5)", run][0][-1] - series["predict (section 5)", run][0][1]
+                       for run in (1, 2)]))
+say(f"Beyond the noise, memory crept in {len(creeping)} of {len(creep)} settings"
+    + (f" ({', '.join(f'`{s}`' for s in creeping)})" if creeping else "")
+    + (f"; in {', '.join(f'`{s}`' for s in flat)} it did not" if flat else "")
+    + ". The workbench's own flag (1 % of the peak per pass) "
+    + (f"was raised for {', '.join(f'`{s}`' for s in flagged)}." if flagged else "stayed off for every one of them: ")
+    + ("" if flagged else
+       f"the creep is small beside a peak (1 % of `predict`'s peak is {fmt(0.01 * peak_p)}). Over its "
+       f"{calls_passes - 1} calls after the first, `predict` added {fmt(grown)} in all; whether that goes on "
+       "steadily over thousands of calls or levels off, only a longer run can show. A long-running process that "
+       "calls `predict` again and again should watch its resident size, or call a compiled function (here "
+       f"{fmt(max(cmp['rate_1'], cmp['rate_2'], 0) / batches)} a call at most)."))
+
+# %% [markdown]
+# ## 7. Memory that grows with the number of images
 #
 # Streaming keeps the *input* small, but `model.predict` returns every image's outputs in one
 # array: it keeps each batch's outputs in a list until the last batch, then concatenates them,
@@ -395,11 +643,11 @@ for pipeline in ("stream", "in_memory"):
           "above its baseline")
 
 # %% [markdown]
-# ## 6. What the whole job needs
+# ## 8. What the whole job needs
 #
 # A sample of a few thousand images says little about a job over a hundred thousand unless the
 # term per dataset image is known. Fitted on every size above, the memory model answers for the
-# target size. It is a straight line carried beyond what was measured: section 5 checked how
+# target size. It is a straight line carried beyond what was measured: section 7 checked how
 # well it carries to a size 4x the largest it saw (with the defaults); further out, treat it as an
 # estimate.
 
@@ -431,7 +679,9 @@ say("**What to do with a large image set.** Both `model.predict` on an array and
     "or let `workbench script --pipeline stream_to_disk ...` write a standalone job that does exactly "
     "that. Keep the array in memory only for a set that is small beside your RAM and read many times, "
     "and avoid calling `predict` in a Python loop on small batches: it saves the copy of the array but "
-    "pays `predict`'s set-up on every call.")
+    "pays `predict`'s set-up on every call. Where you write the loop yourself, call a compiled "
+    "`model(x, training=False)` with an open batch dimension (section 5): no pipeline, no outputs kept, one "
+    "trace for every batch size, and far less growth from call to call than `predict`.")
 
 # %%
 # The kernel stayed free of TensorFlow: every figure above came from isolated trial processes.
@@ -447,4 +697,6 @@ say(f"TensorFlow was never imported in this kernel. This run took **{time.perf_c
 # the input pipeline's batches. For a data set that is large beside your RAM, write the outputs
 # to disk as they come (`stream_to_disk`, or the job `workbench script` writes); before the real
 # run, measure two or three sizes and let the memory model's term per dataset image tell you the
-# peak at your size.
+# peak at your size. Where you write the loop yourself, or call the model again and again in a
+# long-running process, call a compiled `model(x, training=False)` whose batch dimension is open
+# rather than `predict`: it holds one batch, traces once, and grew far less from call to call.

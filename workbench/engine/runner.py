@@ -63,7 +63,7 @@ Progress = Callable[[TrialEvent], None]
 Launcher = ForkServer | ForkServers | SpawnLauncher
 
 
-def _tail(path: Path, lines: int = 40, line_chars: int = 300) -> str:
+def stderr_tail(path: Path, lines: int = 40, line_chars: int = 300) -> str:
     """The last lines of a trial's stderr, each cut to a readable length (a crash dump's
     one-line list of extension modules would otherwise push the traceback out)."""
     try:
@@ -173,7 +173,7 @@ def _run_in(workdir: Path, cfg: TrialConfig, cancel: threading.Event | None,
     result.launcher = launcher.name
     _classify(result, code, killed_by, seen_rss, cfg, result_path.exists())
     if result.status is not Status.OK:
-        result.stderr_tail = _tail(stderr_path)
+        result.stderr_tail = stderr_tail(stderr_path)
     return result
 
 

@@ -1,6 +1,7 @@
 """The trial worker: one fresh process per trial. JSON config in, JSON result out.
 
-Usage (by the runner, not by hand)::
+Usage (by the runner, or by :func:`workbench.engine.probe.run_probe` with ``{"probe": NAME, ...}``
+in CONFIG.json; not by hand)::
 
     python -m workbench.trial.worker CONFIG.json RESULT.json
 
@@ -226,7 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m workbench.trial.worker CONFIG.json RESULT.json", file=sys.stderr)
         return 2
     config_path, result_path = Path(argv[0]), Path(argv[1])
-    cfg = TrialConfig.from_dict(json.loads(config_path.read_text()))
+    raw = json.loads(config_path.read_text())
+    if isinstance(raw, dict) and "probe" in raw:  # a probe of its own, started like a trial
+        from workbench.trial.probes import run_probe
+
+        return run_probe(raw, result_path)
+    cfg = TrialConfig.from_dict(raw)
     result = TrialResult.for_trial(cfg)
     code = 0
     try:
