@@ -52,7 +52,7 @@ def test_the_parts_table_reads_the_real_probes(runs):
 
 
 def test_a_failed_probe_is_one_line_naming_the_part():
-    with pytest.raises(WorkbenchError, match=r"anatomy probe \(outputs\) failed with exit code 1"):
+    with pytest.raises(WorkbenchError, match=r"the anatomy probe failed \(exit code 1\)"):
         measure_part("outputs", SPEC, images=8, batch_size=4, python="/bin/false")
     with pytest.raises(WorkbenchError, match="unknown anatomy part"):
         measure_part("gradients", SPEC, images=8, batch_size=4)

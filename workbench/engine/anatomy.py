@@ -1,26 +1,22 @@
 """Run the memory anatomy probe (:mod:`workbench.trial.probes.anatomy`): one fresh process per
 part, so that a part is measured alone and what one part freed cannot hide another's rise.
 
-The parent side never imports TensorFlow: each probe is ``python -m
-workbench.trial.probes.anatomy SPEC.json RESULT.json`` started with the trial workers'
-environment (:func:`workbench.engine.launcher.worker_env`), bounded by a timeout, and read back
-as JSON. :func:`measure_parts` runs the set the anatomy needs: the model at the batch size and at
+The parent side never imports TensorFlow: each part is a probe started like a trial, in a fresh
+interpreter (:func:`workbench.engine.probe.run_probe` with a spawn launcher), bounded by a
+timeout, and read back as JSON. :func:`measure_parts` runs the set the anatomy needs: the model at the batch size and at
 a quarter of it (the difference is the activations, the rest the traced function), the data
 held and the outputs kept, each ``repeat`` times for their spread.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from workbench.config import ModelSpec
-from workbench.engine.launcher import worker_env
+from workbench.engine.launcher import SpawnLauncher
+from workbench.engine.probe import run_probe
 from workbench.errors import WorkbenchError
 
 PROBE_TIMEOUT_S = 300.0
@@ -42,19 +38,10 @@ def measure_part(part: str, model: ModelSpec, *, images: int, batch_size: int, o
             "images": int(images), "batch_size": int(batch_size), "outputs": int(outputs)}
     if part == "data" and not size:
         raise WorkbenchError("the data part needs an image size: give ModelSpec(..., image_size=...)")
-    with tempfile.TemporaryDirectory(prefix="workbench-anatomy-") as folder:
-        spec_path, result_path = Path(folder, "spec.json"), Path(folder, "result.json")
-        spec_path.write_text(json.dumps(spec), encoding="utf-8")
-        try:
-            proc = subprocess.run([python, "-m", "workbench.trial.probes.anatomy", str(spec_path), str(result_path)],
-                                  capture_output=True, text=True, env=worker_env("tensorflow"),
-                                  stdin=subprocess.DEVNULL, timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired:
-            raise WorkbenchError(f"the anatomy probe ({part}) ran past {timeout_s:.0f} s: use fewer images") from None
-        if proc.returncode != 0 or not result_path.exists():
-            last = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
-            raise WorkbenchError(f"the anatomy probe ({part}) failed with exit code {proc.returncode}: {last}")
-        result: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8"))
+    # A fresh interpreter (not a fork of a warm server): the runtime part is what a new process
+    # pays, and the trials the parts are checked against start the same way.
+    result = run_probe("anatomy", spec, timeout_s=timeout_s, launcher=SpawnLauncher(python))
+    result = {k: v for k, v in result.items() if k not in ("probe", "status")}
     return {**spec, **result}
 
 

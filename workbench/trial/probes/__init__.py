@@ -23,8 +23,14 @@ def _calls(spec: dict[str, Any]) -> dict[str, Any]:
     return calls.measure(spec)
 
 
+def _anatomy(spec: dict[str, Any]) -> dict[str, Any]:
+    from workbench.trial.probes import anatomy
+
+    return anatomy.measure(spec)
+
+
 # The probes a launcher may start, by name: a fixed table, nothing imported from a name on disk.
-PROBES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"calls": _calls}
+PROBES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"calls": _calls, "anatomy": _anatomy}
 
 
 def run_probe(spec: dict[str, Any], result_path: Path) -> int:

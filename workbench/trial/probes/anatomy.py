@@ -1,8 +1,7 @@
 """Where the memory of ``model.predict`` goes, measured one part at a time in a fresh process.
 
-Usage (by :mod:`workbench.engine.anatomy`, not by hand)::
-
-    python -m workbench.trial.probes.anatomy SPEC.json RESULT.json
+Run by :mod:`workbench.engine.anatomy` as the probe ``anatomy`` (:data:`workbench.trial.probes.PROBES`),
+started like a trial in a fresh interpreter.
 
 A trial measures the whole peak; this probe takes it apart. Every run first loads the bare
 runtime (TensorFlow, Keras and an empty model predicted once: what any ``predict`` pays before
@@ -23,15 +22,11 @@ Each part runs in its own process, so what one part freed cannot hide another's 
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from workbench.atomic import atomic_write_text
 from workbench.trial.probes.host import HostPeak, current_rss_bytes
 
 PARTS = ("model", "data", "outputs")
@@ -119,17 +114,3 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown part {part!r}: choose from {', '.join(PARTS)}")
     host.close()
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2:
-        print("usage: python -m workbench.trial.probes.anatomy SPEC.json RESULT.json", file=sys.stderr)
-        return 2
-    result = measure(json.loads(Path(argv[0]).read_text(encoding="utf-8")))
-    atomic_write_text(Path(argv[1]), json.dumps(result))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
