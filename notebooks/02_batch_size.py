@@ -22,8 +22,8 @@
 # 4. the largest batch under a budget: the line's prediction against a real search and the
 #    batches measured on either side.
 #
-# It takes about 2 minutes here (2 CPU cores, shared with other work while it was timed: 102 s;
-# the trials are about 70 s of it). Every trial runs in its own process (TensorFlow is never
+# It takes about 2 minutes here: 141 s on 2 CPU cores shared with other work (the 36 trials and
+# the search's probes are nearly all of it). Every trial runs in its own process (TensorFlow is never
 # imported in this kernel). Sentences marked **✔ checked** are tested against the numbers this
 # run measured: if the story stops matching the measurement, the notebook fails rather than
 # teach folklore.
@@ -34,7 +34,7 @@
 model = "tiny"          # "tiny", "demo", a keras.applications name, or a .keras/.h5 file
 image_size = 128        # pixels a side
 images = 1024           # images per pass (written once to a .npy file, read by every trial)
-batch_sizes = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+batch_sizes = [1, 4, 16, 32, 64, 128, 256, 512, 1024]
 small_up_to = 64        # "small batches": the slope is fitted over batches up to this one
 large_from = 256        # "large batches": ... and over batches from this one
 runs = 2                # each setting runs this many times: the spread every claim is held against
@@ -197,9 +197,11 @@ def slope(pipeline: str, lo: int, hi: int, run: int) -> float:
     return fit_line(rows["batch_size"], rows["peak"])[1]
 
 
+# Two nearby batches, the kind of pair a quick fit uses (16 and 64 where both ran).
+pair = (16, 64) if {16, 64} <= set(batch_sizes) else tuple(sorted(b for b in batch_sizes if b <= small_up_to)[-2:])
 windows = {f"small ({batch_sizes[0]}-{small_up_to})": (batch_sizes[0], small_up_to),
            f"large ({large_from}-{batch_sizes[-1]})": (large_from, batch_sizes[-1]),
-           "two points: 16 and 64": (16, 64)}
+           f"two points: {pair[0]} and {pair[1]}": pair}
 table = pd.DataFrame([{"pipeline": p, "batches": w, **{f"run {r}": slope(p, lo, hi, r) for r in range(1, runs + 1)}}
                       for p in ("in_memory", "stream_to_disk") for w, (lo, hi) in windows.items()])
 run_columns = [f"run {r}" for r in range(1, runs + 1)]
@@ -217,15 +219,17 @@ claim(gap > 3 * max(s_small["spread"], s_large["spread"]) and gap > 0.1 * s_larg
       f"`in_memory`: one more image costs {fmt(s_small['slope'])} fitted over small batches and {fmt(s_large['slope'])} "
       f"over large ones ({s_small['slope'] / s_large['slope']:.2f}x), a difference {gap / max(s_small['spread'], s_large['spread'], 1):.0f}x "
       "the gap between runs")
-claim(abs(d_small["slope"] - d_large["slope"]) <= 0.1 * d_large["slope"],
-      f"`stream_to_disk`, which holds nothing but the batch, is straight: {fmt(d_small['slope'])} over small batches, "
-      f"{fmt(d_large['slope'])} over large ones (within 10 %)")
+bend = abs(d_small["slope"] - d_large["slope"])
+claim(bend < gap / 3,
+      f"`stream_to_disk`, which holds nothing but the batch, is nearly straight: {fmt(d_small['slope'])} over small "
+      f"batches, {fmt(d_large['slope'])} over large ones, a difference ({fmt(bend)}) under a third of `in_memory`'s "
+      f"({fmt(gap)})")
 extra = s_small["slope"] - d_small["slope"]
 claim(extra > 3 * max(s_small["spread"], d_small["spread"]) and extra > input_bytes,
       f"over small batches `model.predict` on the array costs {fmt(extra)} more per image than `stream_to_disk`: "
       f"{extra / input_bytes:.1f} input images' worth ({fmt(input_bytes)} each) for every image of the batch")
-two = slopes.loc[("in_memory", "two points: 16 and 64")]
-wobble = 2 * spread / (64 - 16)
+two = slopes.loc[("in_memory", list(windows)[2])]
+wobble = 2 * spread / (pair[1] - pair[0])
 say(f"Why the slopes differ. `model.predict(x)` feeds the array through a `tf.data` pipeline that prefetches "
     f"(Keras' array adapter ends it with `prefetch(tf.data.AUTOTUNE)`): besides the batch being predicted, it holds batches ahead of the model, here about "
     f"{extra / input_bytes:.0f} batches of inputs while batches are small. At large batches it holds fewer, and with "
@@ -233,7 +237,8 @@ say(f"Why the slopes differ. `model.predict(x)` feeds the array through a `tf.da
     f"curve flattens ({fmt(s_large['slope'])} an image against {fmt(s_small['slope'])}); `stream_to_disk` holds one "
     f"batch, and its slope is the same at both ends ({fmt(d_large['slope'])}: the input buffer and the activations). "
     f"A slope is therefore a property of the range it was fitted over, and of the ratio of batch to data set size. "
-    f"A slope from two nearby batches adds noise on top: batches 16 and 64 gave {fmt(two['slope'])} an image here, "
+    f"A slope from two nearby batches adds noise on top: batches {pair[0]} and {pair[1]} gave {fmt(two['slope'])} an image "
+    "here, "
     f"and a gap of {fmt(spread)} between runs moves such a slope by up to {fmt(wobble)} an image. Both together are "
     "how two notebooks fitting the same model over different ranges once found slopes 3x apart.")
 
@@ -341,7 +346,8 @@ jumps = [(b1, b2, p2 - p1) for (b1, p1), (b2, p2) in zip(probed, probed[1:], str
 if jumps:
     b1, b2, jump = max(jumps, key=lambda j: j[2] - per_image * (j[1] - j[0]))
     say(f"Memory is not smooth in the batch size near the edge: batch {b1} peaked at {fmt(dict(probed)[b1])} and "
-        f"batch {b2} at {fmt(dict(probed)[b2])}, {fmt(jump)} for {b2 - b1} more images where the line says "
+        f"batch {b2} at {fmt(dict(probed)[b2])}, {fmt(jump)} for {b2 - b1} more image{'s' if b2 - b1 > 1 else ''} where "
+        f"the line says "
         f"{fmt(per_image * (b2 - b1))}. That is why the search measures near the edge instead of trusting any line, "
         "and keeps a margin.")
 
