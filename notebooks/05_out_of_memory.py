@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # Out of memory: what it looks like, and how to rehearse a smaller machine
+# # Out of memory: what it looks like, where the memory goes, and how to rehearse a smaller machine
 #
 # Without isolation, running out of memory in a notebook looks like this: on the host, the
 # operating system's out-of-memory killer ends the kernel ("The kernel appears to have died")
@@ -15,26 +15,30 @@
 # when allocating tensor` and the memory it already took stays held until the kernel restarts.
 #
 # The workbench runs each setting in its own process, so an out-of-memory failure ends **one
-# trial**, which comes back as a row with a status and the reason. This notebook:
+# trial**, which comes back as a row with a status and the reason. This notebook, for a small CNN
+# at 128 px over 1,024 images:
 #
-# 1. gives the trials a **host memory budget** (a smaller machine, rehearsed on this one) and
-#    watches the large batches fail against it;
-# 2. shows each kind of failure as the workbench reports it;
-# 3. predicts where the budget will be crossed before trying it, and picks a setting;
-# 4. tries the **simulated GPU budget**, which needs a GPU;
-# 5. reads the HTML report of the whole exercise.
+# 1. measures where the memory of a small batch goes (most of it is Keras' copies of the array,
+#    seen against a pipeline that streams from disk), and sets a **host memory budget** from it;
+# 2. sweeps batches 16 to 1,024 in powers of two under that budget and watches the large ones fail;
+# 3. shows each kind of failure as the workbench reports it;
+# 4. predicts the budget's edge from the trials that fitted and tests it against the two
+#    neighbouring batches measured on either side of it;
+# 5. host memory against GPU memory: the simulated smaller GPU, and what `nvidia-smi` shows
+#    against what the allocator holds;
+# 6. reads the HTML report of the whole exercise.
 #
+# It takes about a minute here: 58 s on 2 CPU cores shared with other work.
 # Sentences marked **✔ checked** are tested against this run's numbers.
 
 # %% tags=["parameters"]
-# Defaults run in a few minutes on a 2-core CPU. On a GPU machine, try for example:
-#   model = "mobilenet_v2"; image_size = 224; images = 1024; headroom_mib = 2000;
-#   batch_sizes = [16, 64, 256, 1024]; gpu_budget = "2GiB"
+# Defaults run in about a minute on a 2-core CPU. On a GPU machine, try for example:
+#   model = "mobilenet_v2"; image_size = 224; images = 1024; headroom_mib = 2000; gpu_budget = "2GiB"
 model = "tiny"          # "tiny", a keras.applications name, or a .keras/.h5 file
-image_size = 96         # pixels a side
-images = 1024           # synthetic images per pass
-batch_sizes = [16, 64, 1024]
-headroom_mib = 250      # the budget: what the smallest batch needs, plus this many MiB
+image_size = 128        # pixels a side
+images = 1024           # images per pass (written once to a .npy file)
+batch_sizes = [16, 32, 64, 128, 256, 512, 1024]  # powers of two: neighbours bracket the edge tightly
+headroom_mib = 500      # the budget: what the smallest batch needs, plus this many MiB
 gpu_budget = "256MiB"   # the simulated GPU to rehearse (only where a GPU exists)
 out_dir = ""            # "" for a fresh temporary folder
 
@@ -46,9 +50,11 @@ NOTEBOOK = "05"
 # trial, not this kernel.
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from IPython.display import display
 
@@ -62,26 +68,71 @@ out = Path(out_dir).expanduser() if out_dir else Path(tempfile.mkdtemp(prefix=f"
 out.mkdir(parents=True, exist_ok=True)
 pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 120)
+started = time.perf_counter()
 print(f"results go to {out}")
 
 # %% [markdown]
-# ## 1. Rehearse a smaller machine with a host budget
+# ## 1. Where the memory of a small batch goes
 #
-# First, what does the process need at all? A trial at the smallest batch size, without a
-# budget. Then the budget: that much plus `headroom_mib`, as if this were a machine with little
-# memory to spare.
-# Every trial of the sweep runs under it: the workbench watches the trial's resident memory and
-# stops it as soon as it passes the budget (and checks the kernel's high-water mark at the end,
-# so a spike between two looks is caught too).
+# The images are written once to a `.npy` file. At the smallest batch, two pipelines read it,
+# twice each (how far two runs of one setting land apart is the spread a claim must beat):
+#
+# * `in_memory`: `np.load` the whole array, then `model.predict(x, batch_size=b)`;
+# * `stream`: `model.predict` on a `tf.data` pipeline that reads the file a batch at a time.
+#
+# `baseline` is the process's resident memory after loading (runtime, model, and for `in_memory`
+# the array itself); the **jump** is how far prediction lifts the peak above it.
 
 # %%
-spec, data = wb.ModelSpec(model, image_size=image_size), wb.DataSpec("synthetic", count=images)
+npy_path = out / "images.npy"
+if not npy_path.exists():
+    pixels = np.lib.format.open_memmap(npy_path, mode="w+", dtype=np.float32, shape=(images, image_size, image_size, 3))
+    rng = np.random.default_rng(0)
+    for start in range(0, images, 128):  # a slice at a time: this kernel never holds the whole set
+        pixels[start:start + 128] = rng.uniform(0, 255, size=pixels[start:start + 128].shape)
+    pixels.flush()
+    del pixels
+array_bytes = images * image_size * image_size * 3 * 4
+spec, data = wb.ModelSpec(model, image_size=image_size), wb.DataSpec.parse(str(npy_path))
 timing = wb.TimingSpec(warmup_batches=1, min_batches=1, min_duration_s=0.0, min_passes=1, drift_samples=0)  # one pass each
 smallest = min(batch_sizes)
-wb.run_sweep(wb.SweepConfig(spec, data, batch_sizes=(smallest,), timing=timing), out / "reference", progress=progress)
-needed = float(wb.load_results(out / "reference")["host_peak_bytes"].iloc[0])
+wb.run_sweep(wb.SweepConfig(spec, data, pipelines=("in_memory", "stream"), batch_sizes=(smallest,), repeat=2,
+                            timing=timing), out / "reference", progress=progress)
+ref = wb.load_results(out / "reference")
+assert is_ok(ref).all(), ref[["pipeline", "status", "error"]]
+ref["peak"] = analysis.budget_peak(ref)
+ref["jump"] = ref["peak"] - ref["host_baseline_bytes"]
+by = ref.groupby("pipeline")
+jump, jump_spread = by["jump"].mean(), by["jump"].agg(lambda v: v.max() - v.min())
+pd.DataFrame({"baseline": by["host_baseline_bytes"].mean().map(fmt), "peak": by["peak"].mean().map(fmt),
+              "jump": jump.map(fmt), "jump, runs apart": jump_spread.map(fmt)})
+
+# %%
+copies_bytes = jump["in_memory"] - jump["stream"]
+copies = copies_bytes / array_bytes
+claim(copies_bytes > 0.5 * jump["in_memory"] and copies_bytes > 3 * jump_spread.max(),
+      f"most of `in_memory`'s jump at batch {smallest} is not the batch: it rises {fmt(jump['in_memory'])} above its "
+      f"baseline against {fmt(jump['stream'])} for `stream`, a difference of {fmt(copies_bytes)} "
+      f"({copies_bytes / jump['in_memory']:.0%} of the jump; the runs of a setting were at most "
+      f"{fmt(jump_spread.max())} apart)")
+claim(round(copies) >= 1 and abs(copies - round(copies)) <= 0.25,
+      f"that difference is {copies:.2f}x the {fmt(array_bytes)} array: about {round(copies)} whole copies of it, "
+      "which `model.predict` makes when it turns a NumPy array into its input pipeline (on top of the array the "
+      "baseline already holds)")
+needed = float(ref.loc[ref["pipeline"] == "in_memory", "peak"].max())
 budget = int(needed + headroom_mib * 2**20)
-say(f"At batch {smallest} the process peaks at {fmt(needed)}. **Budget: {fmt(budget)}.**")
+say(f"So a machine that can hold the array once cannot run `model.predict(x)` on it. Below, `in_memory` at batch "
+    f"{smallest} peaks at {fmt(needed)}; **budget: {fmt(budget)}**, that plus {headroom_mib} MiB, as if this were "
+    "a machine with little memory to spare.")
+
+# %% [markdown]
+# ## 2. Rehearse a smaller machine with a host budget
+#
+# Every trial of the sweep runs under the budget: the workbench watches the trial's resident
+# memory and stops it as soon as it passes the budget (and checks the kernel's high-water mark at
+# the end, so a spike between two looks is caught too).
+
+# %%
 rehearsal = out / "rehearsal"
 wb.run_sweep(wb.SweepConfig(spec, data, batch_sizes=tuple(batch_sizes), timing=timing,
                             budget=wb.Budget(host_bytes=budget)), rehearsal, progress=progress)
@@ -92,7 +143,7 @@ df[["batch_size", "status", "host_peak_bytes", "host_peak_method", "error"]].ass
 # %%
 failed = df[df["status"].astype(str) == "over_budget"]
 passed = df[is_ok(df)]
-assert len(failed) and len(passed) >= 2, (
+assert len(failed) and len(passed) >= 3, (
     "the budget should split the batch sizes: change headroom_mib or batch_sizes so that some fit and some do not")
 claim(failed["batch_size"].min() > passed["batch_size"].max(),
       f"every batch up to {int(passed['batch_size'].max())} fits the {fmt(budget)} budget and every batch from "
@@ -102,15 +153,16 @@ claim(failed["error"].str.contains("budget").all(),
           f"batch {int(r.batch_size)}: *{r.error}*" for r in failed.itertuples()))
 fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
 plots.memory_vs_batch(df, ax=ax, budget_bytes=budget)
+ax.set_ylim(bottom=0)  # from zero: the runtime and the array are most of every peak
 plt.show()
 
 # %% [markdown]
-# The triangle is the trial stopped at the budget: its peak is where the workbench caught it (a
-# lower bound, `sampled_by_parent`), or the kernel's exact high-water mark (`vmhwm`) when the
-# trial finished before a look caught it. Either way this kernel, and every result before the
+# The triangles are the trials stopped at the budget: their peak is where the workbench caught
+# them (a lower bound, `sampled_by_parent`), or the kernel's exact high-water mark (`vmhwm`) when
+# the trial finished before a look caught it. Either way this kernel, and every result before the
 # failure, is untouched.
 #
-# ## 2. What each kind of failure looks like
+# ## 3. What each kind of failure looks like
 #
 # A budget is the failure you rehearse on purpose. Two others cannot be produced safely on a
 # shared machine, so the workbench can **inject** them into a trial (its `fault` option, made
@@ -141,10 +193,12 @@ say("The last lines of the GPU trial's error output, as the results keep them:")
 print("\n".join((gpu_oom.stderr_tail or "").splitlines()[-3:]))
 
 # %% [markdown]
-# ## 3. Predict before you try, then choose
+# ## 4. Predict before you try, then choose
 #
 # The trials that fitted give the memory model (`fixed + per image x batch`), which says where
-# the budget will be crossed without running anything larger. `recommend` then picks the
+# the budget will be crossed without running anything larger (fitted where a straight line holds,
+# the large batches). The batches were powers of two, so the edge has a measured batch on each side
+# only a factor of two apart: a tight test of the prediction. `recommend` then picks the
 # fastest measured setting that stays under the budget with a margin to spare.
 
 # %%
@@ -152,23 +206,45 @@ fit = analysis.fit_memory_model(df).iloc[0]
 crossing = analysis.max_batch_for_budget(fit["fixed_bytes"], fit["per_image_bytes"], budget, margin=0.0)
 say(f"Memory model from {int(fit['n_points'])} trials that fitted: {fmt(fit['fixed_bytes'])} + "
     f"{fmt(fit['per_image_bytes'])} per image. It puts the budget's edge at **batch {crossing}**.")
-claim(passed["batch_size"].max() <= crossing < failed["batch_size"].min(),
-      f"the prediction (batch {crossing}) falls between the largest batch that fitted "
-      f"({int(passed['batch_size'].max())}) and the smallest that did not ({int(failed['batch_size'].min())})")
+low, high = int(passed["batch_size"].max()), int(failed["batch_size"].min())
+claim(high == 2 * low and low <= crossing < high,
+      f"the prediction (batch {crossing}) falls between the two neighbouring powers of two measured on either side "
+      f"of the edge: batch {low} fitted ({fmt(passed['host_peak_bytes'].max())}) and batch {high} did not")
 choice = analysis.recommend(df, host_budget_bytes=budget, margin=0.1)
 say(f"**Recommendation:** {choice.reason}")
 claim(choice.row is not None and choice.row["host_peak_bytes"] <= 0.9 * budget,
       f"the recommended setting peaked at {fmt(choice.row['host_peak_bytes'] if choice.row else float('nan'))}, "
       f"under the budget less its 10 % margin ({fmt(0.9 * budget)})")
+if choice.row is not None:
+    # One pass per trial: the choice among the batches that fit is a speed comparison, so it goes through the spread.
+    alike = [int(r["batch_size"]) for _, r in passed.iterrows() if int(r["batch_size"]) != int(choice.row["batch_size"])
+             and analysis.speed_verdict(choice.row, r)[0] == "no measurable difference"]
+    if alike:
+        say(f"Its speed is not measurably different from batch {', '.join(map(str, alike))} (one pass each, on shared "
+            "cores): any of them will do, and the smaller batch leaves more of the budget free.")
 
 # %% [markdown]
-# ## 4. The simulated GPU budget
+# ## 5. Host memory and GPU memory
 #
-# On a GPU, `Budget(gpu_bytes=...)` gives each trial a logical GPU with only that much memory,
-# so a large card rehearses a smaller one: a batch that needs more fails with TensorFlow's
-# out-of-memory error and comes back as `over_budget`. It limits TensorFlow's GPU allocator,
-# so it needs a GPU; on a machine without one it is not enforced, and GPU memory is not
-# measured (the results say NaN, never 0).
+# Everything above is **host** memory (RAM). On a GPU machine the activations of a batch live in
+# GPU memory instead, and three things differ:
+#
+# * **A simulated smaller GPU.** `Budget(gpu_bytes=...)` (`--gpu-budget`) rehearses a smaller card
+#   on a larger one: on TensorFlow each trial gets a logical GPU with only that much memory (JAX:
+#   `XLA_PYTHON_CLIENT_MEM_FRACTION`, PyTorch: `set_per_process_memory_fraction`). A batch that
+#   needs more fails with the backend's out-of-memory error and comes back as `over_budget`. It
+#   limits the GPU allocator, so it needs a GPU; without one it is not enforced and GPU memory is
+#   not measured (NaN, never 0).
+# * **What `nvidia-smi` shows is the allocator's pool, not what is in use.** Without memory
+#   growth, TensorFlow maps nearly all of the GPU's memory when it starts, so `nvidia-smi` shows the
+#   whole card whatever the model and batch; JAX pre-allocates 75 % of it by default; PyTorch keeps
+#   freed blocks in its cache. The workbench turns TensorFlow's memory growth on and records two
+#   figures: `gpu_peak_bytes`, the allocator's peak **in use** (what the model needed), and
+#   `gpu_device_peak_bytes`, NVML's figure for the process (what `nvidia-smi` shows: the pool plus
+#   the CUDA context), which is at or above it.
+# * **Streaming saves host memory, not GPU memory.** The copies of the array measured in section 1
+#   are in RAM; only batches go to the GPU, so on a GPU the pipelines differ on the host and
+#   hardly at all on the device.
 
 # %%
 gpus = wb.environment()["gpus"]
@@ -180,19 +256,31 @@ gdf = wb.load_results(gpu_runs)
 enforced = pd.read_json(gpu_runs / "results.jsonl", lines=True).query("record == 'trial'")["gpu_budget_enforced"]
 if gpus:
     claim(bool(enforced.all()), f"on {gpus[0]['name']} the simulated {gpu_budget} budget was enforced in every trial")
-    display(gdf[["batch_size", "status", "gpu_peak_bytes", "error"]].assign(gpu_peak_bytes=gdf["gpu_peak_bytes"].map(fmt)))
+    display(gdf[["batch_size", "status", "gpu_peak_bytes", "gpu_device_peak_bytes", "error"]].assign(
+        gpu_peak_bytes=gdf["gpu_peak_bytes"].map(fmt), gpu_device_peak_bytes=gdf["gpu_device_peak_bytes"].map(fmt)))
+    both = gdf[is_ok(gdf) & gdf["gpu_peak_bytes"].notna() & gdf["gpu_device_peak_bytes"].notna()]
+    if len(both):
+        claim((both["gpu_device_peak_bytes"] >= both["gpu_peak_bytes"]).all(),
+              "in every trial NVML's figure (what `nvidia-smi` shows) is at or above the allocator's peak in use, by "
+              f"{fmt((both['gpu_device_peak_bytes'] - both['gpu_peak_bytes']).min())} to "
+              f"{fmt((both['gpu_device_peak_bytes'] - both['gpu_peak_bytes']).max())}: the pool and the CUDA context")
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     plots.memory_vs_batch(gdf, ax=ax, kind="gpu", budget_bytes=wb.parse_bytes(gpu_budget))
+    ax.set_ylim(bottom=0)
     plt.show()
 else:
-    claim(not enforced.any() and gdf["gpu_peak_bytes"].isna().all(),
+    say("**This machine has no GPU**, so this notebook shows no GPU figure: none was measured here, and no GPU "
+        "measurements have been committed to this project yet (`bench/gpu_check.sh` measures them on a GPU "
+        "machine, for `docs/gpu/`). What follows shows how the workbench reports a GPU budget where it cannot "
+        "apply one.")
+    claim(not enforced.any() and gdf["gpu_peak_bytes"].isna().all() and gdf["gpu_device_peak_bytes"].isna().all(),
           f"no GPU here: the simulated {gpu_budget} budget is **not available**, the trial says it was not "
-          "enforced, and its GPU peak is missing (NaN), not 0")
+          "enforced, and its GPU figures (allocator and NVML) are missing (NaN), not 0")
     say("Asked for a choice under a GPU budget, the workbench says so instead of guessing: *"
         + analysis.recommend(gdf, gpu_budget_bytes=wb.parse_bytes(gpu_budget)).reason + "*")
 
 # %% [markdown]
-# ## 5. Reading the report
+# ## 6. Reading the report
 #
 # `write_report` turns a results folder into one HTML file that works offline (plots inline, no
 # external URL), for sharing or for later. Read it top to bottom:
@@ -224,13 +312,16 @@ claim(not external and html.count("over_budget") >= len(failed),
 # ## What to take away
 #
 # - In the workbench an out-of-memory failure is a row, not a dead kernel: `oom` (killed by the
-#   system, or TensorFlow's GPU error) or `over_budget` (passed the budget you set).
-# - A host budget rehearses a smaller machine on this one; the simulated GPU budget does the same
-#   for a smaller GPU, where there is a GPU.
-# - The memory model predicts where the budget will be crossed; the recommendation keeps a margin
-#   under it; the report records all of it, with the machine it was measured on.
+#   system, or the GPU allocator's error) or `over_budget` (passed the budget you set).
+# - At small batches most of `model.predict(x)`'s memory is copies of the array, not the batch:
+#   a data set that fits in RAM once may not fit through `predict`.
+# - On a GPU, read the allocator's peak (what the model needed), not `nvidia-smi` (the pool).
+# - **The decision:** before running a job on a smaller machine (or a smaller GPU), rehearse it
+#   under that budget here; take the largest batch the memory model and the measured neighbours
+#   agree on, and keep a margin below it.
 
 # %%
 # The kernel stayed free of TensorFlow: every figure above came from isolated trial processes.
 assert "tensorflow" not in sys.modules, "TensorFlow was imported in the notebook kernel"
-say(f"TensorFlow was never imported in this kernel. The raw results are in `{out}`.")
+say(f"TensorFlow was never imported in this kernel. This run took {time.perf_counter() - started:.0f} s; "
+    f"the raw results are in `{out}`.")

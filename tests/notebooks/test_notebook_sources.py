@@ -44,11 +44,11 @@ def pair(tmp_path: Path) -> Path:
 def test_an_edited_source_is_reported_until_synced(pair, capsys):
     py = pair / "02_batch_size.py"
     text = py.read_text(encoding="utf-8")
-    assert "\nimages = 256 " in text
-    py.write_text(text.replace("\nimages = 256 ", "\nimages = 128 "), encoding="utf-8")
+    assert "\nimages = 1024 " in text
+    py.write_text(text.replace("\nimages = 1024 ", "\nimages = 512 "), encoding="utf-8")
 
     diff = pairs.difference("02_batch_size", pair)
-    assert "-images = 128 " in diff and "+images = 256 " in diff
+    assert "-images = 512 " in diff and "+images = 1024 " in diff
     assert pairs.main(pair) == 1
     out = capsys.readouterr().out
     assert "jupytext --sync notebooks/02_batch_size.py" in out
