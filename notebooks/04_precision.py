@@ -24,9 +24,12 @@
 
 # %% tags=["parameters"]
 # Weights: a model with many parameters (ResNet50 has 25.6 M) at a small input size, random weights.
-weights_model, weights_size = "resnet50", 32
+weights_model = "resnet50"
+weights_size = 32
 # Activations: a model with large activations, one batch of them.
-activations_model, activations_size, activations_batch = "mobilenet_v2", 96, 512
+activations_model = "mobilenet_v2"
+activations_size = 96
+activations_batch = 512
 memory_repeats = 2      # fresh processes per policy: the spread of the memory figures comes from these
 parallel = 2            # probe processes side by side (memory is per process; nothing is timed in them)
 # Drift and speed: the demo model, a small CNN trained on this machine (drift on random weights means little).
