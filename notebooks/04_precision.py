@@ -60,7 +60,8 @@ import workbench as wb
 from workbench import demo_assets
 from workbench import format_bytes as fmt
 from workbench.analysis.spread import speed_verdict
-from workbench.engine.probes import run_probe, run_probes
+from workbench.engine.launcher import SpawnLauncher
+from workbench.engine.probe import run_probe, run_probes
 from workbench.render import plots
 from workbench.teaching import claim, is_ok, progress, say
 
@@ -143,7 +144,7 @@ specs[0]["save_model"] = str(mixed_file)
 specs += [{"part": "weights", "policy": p, "model": weights_model, "image_size": weights_size, "repeat": r}
           for r in range(memory_repeats) for p in weight_policies]
 t0 = time.perf_counter()
-probed = pd.DataFrame(run_probes("policies", specs, parallel=parallel))
+probed = pd.DataFrame(run_probes("policies", specs, parallel=parallel, launcher=SpawnLauncher()))
 print(f"{len(specs)} probe processes in {time.perf_counter() - t0:.0f} s")
 
 
@@ -289,7 +290,7 @@ paths = demo_assets.paths()
 pit = run_probe("policies", {"part": "load_model", "policy": "mixed_float16", "model_path": str(mixed_file),
                              "image_size": activations_size, "batch_size": activations_batch,
                              "drift_model_path": str(paths["model"]), "drift_images_path": str(paths["images"]),
-                             "drift_images": drift_samples})
+                             "drift_images": drift_samples}, launcher=SpawnLauncher())
 
 
 def dtypes(counts: dict) -> str:

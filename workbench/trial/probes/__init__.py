@@ -29,8 +29,14 @@ def _anatomy(spec: dict[str, Any]) -> dict[str, Any]:
     return anatomy.measure(spec)
 
 
+def _policies(spec: dict[str, Any]) -> dict[str, Any]:
+    from workbench.trial.probes import policies
+
+    return policies.measure(spec)
+
+
 # The probes a launcher may start, by name: a fixed table, nothing imported from a name on disk.
-PROBES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"calls": _calls, "anatomy": _anatomy}
+PROBES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"calls": _calls, "anatomy": _anatomy, "policies": _policies}
 
 
 def run_probe(spec: dict[str, Any], result_path: Path) -> int:

@@ -1,8 +1,7 @@
 """What a dtype policy does to memory, and what ``load_model`` does to a dtype policy.
 
-Usage (by :func:`workbench.engine.probes.run_probe`, not by hand)::
-
-    python -m workbench.trial.probes.policies SPEC.json RESULT.json
+Run as the probe ``policies`` (:data:`workbench.trial.probes.PROBES`) by
+:func:`workbench.engine.probe.run_probe` with a spawn launcher: a fresh interpreter each time.
 
 Three parts (``spec["part"]``), each in a fresh process of its own: what a process freed before
 changes what a later rise shows (a ``predict`` before a build hid most of the weights here), so
@@ -26,15 +25,12 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from workbench.atomic import atomic_write_text
 from workbench.trial.probes.host import HostPeak, current_rss_bytes
 
 PARTS = ("weights", "activations", "load_model")
@@ -217,17 +213,3 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     if part == "load_model":
         return measure_load_model(keras, spec)
     raise ValueError(f"unknown part {part!r}: choose from {', '.join(PARTS)}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m workbench.trial.probes.policies SPEC.json RESULT.json", file=sys.stderr)
-        return 2
-    spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    atomic_write_text(Path(args[1]), json.dumps(measure(spec)) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
