@@ -22,14 +22,14 @@
 # 4. the largest batch under a budget: the line's prediction against a real search and the
 #    batches measured on either side.
 #
-# It takes about 2 minutes here: 141 s on 2 CPU cores shared with other work (the 36 trials and
+# It takes about a minute here: 67 s on this machine's 2 CPU cores, alone (the 36 trials and
 # the search's probes are nearly all of it). Every trial runs in its own process (TensorFlow is never
 # imported in this kernel). Sentences marked **✔ checked** are tested against the numbers this
 # run measured: if the story stops matching the measurement, the notebook fails rather than
 # teach folklore.
 
 # %% tags=["parameters"]
-# Defaults run in about 2 minutes on a 2-core CPU. With a GPU, try for example:
+# Defaults run in about a minute on a 2-core CPU. With a GPU, try for example:
 #   model = "mobilenet_v2"; image_size = 224; images = 2048; batch_sizes = [1, 8, 32, 128, 512, 1024]
 model = "tiny"          # "tiny", "demo", a keras.applications name, or a .keras/.h5 file
 image_size = 128        # pixels a side

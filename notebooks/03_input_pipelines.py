@@ -34,15 +34,13 @@
 # 6. how to predict the peak of a job on your whole data set from a few small runs (the memory
 #    model's term per dataset image), and how far that prediction reaches.
 #
-# **Time:** measured here only while other jobs shared the two cores: 1 min 40 s to 3 min over
-# five runs before sections 5 and 6 were added; 5 min 40 s for one run with them, at a load of
-# 4-5 on the 2 cores (section 5's six probes took about 40 s of it). The last cell prints this
+# **Time:** about 2 minutes: 133 s measured alone on this machine's 2 cores. The last cell prints this
 # run's time. 31 trials and 6 probes run, each in its own process; this kernel never imports
 # TensorFlow. Sentences marked **✔ checked** are tested
 # against this run's numbers: if the story stops matching the measurement, the notebook stops.
 
 # %% tags=["parameters"]
-# Defaults run in 2 to 3 minutes on a 2-core CPU. With more memory and a GPU, try for example:
+# Defaults run in about 2 minutes on a 2-core CPU. With more memory and a GPU, try for example:
 #   model = "mobilenet_v2"; image_size = 224; images = 4096; batch_sizes = [32, 256]
 model = "tiny"          # sections 1-6: "tiny", a keras.applications name, or a .keras/.h5 file
 image_size = 64         # pixels a side of the images written to disk (and of the model's input)

@@ -16,8 +16,8 @@
 # `set_global_policy("mixed_float16")` then `load_model(...)` silently runs in float32; and how
 # far 16 bits move a trained model's answers, and its speed.
 #
-# **How long it takes here:** about 3 minutes on this 2-core CPU with the defaults below (180 s
-# measured while other jobs shared the cores; the last cell prints this run's time), plus about
+# **How long it takes here:** about 2 minutes on this 2-core CPU with the defaults below (108 s
+# measured alone, the demo model already trained; the last cell prints this run's time), plus about
 # a minute the first time, to train the demo model. Every model runs in its own process: this
 # kernel never imports TensorFlow. Sentences marked **✔ checked** are tested
 # against this run's numbers; the notebook stops where a number contradicts its text.

@@ -32,11 +32,11 @@
 # three real trials (the whole `predict` in one process each) measure the peak, and the parts
 # must add up to it within 10 %. This kernel never imports TensorFlow.
 #
-# **Time:** about 2 to 3 minutes on a 2-core CPU with the defaults (the last cell prints this
-# run's time). Sentences marked **✔ checked** are tested against this run's numbers.
+# **Time:** about a minute on a 2-core CPU with the defaults (70 s measured alone here; the last
+# cell prints this run's time). Sentences marked **✔ checked** are tested against this run's numbers.
 
 # %% tags=["parameters"]
-# Defaults run in 2 to 3 minutes on a 2-core CPU. With more memory, try image_size = 96 and images = 2048.
+# Defaults run in about a minute on a 2-core CPU. With more memory, try image_size = 96 and images = 2048.
 model = "mobilenet_v2"  # a keras.applications name (random weights: nothing is downloaded)
 image_size = 32         # pixels a side: small, so that 4,096 images' outputs weigh beside their inputs
 images = 4096           # N: images predicted (a multiple of batch_size: no partial last batch to trace)
