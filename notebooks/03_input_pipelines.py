@@ -417,10 +417,13 @@ claim(all(extra[c] >= decoded_calls and extra[c] >= 3 * extra_noise[c] for c in 
       + f", more than the decoded array ({fmt(decoded_calls)}): its `tf.data` pipeline holds a copy of the array, "
       "and it keeps every output")
 verdicts = {c: wb.speed_verdict(speed["predict"], speed[c]) for c in loops}
-claim(all(v == "slower" for v, _ in verdicts.values()),
-      "`predict` is slower here: "
-      + ", ".join(f"{ratio:.2f}x the throughput of `{c}`" for c, (_, ratio) in verdicts.items())
-      + f" (beyond the spread of their passes); it spends {ms(np.mean(both('predict', 'outside_s')))} ms of every "
+# Passes of a thousand images are short (tens of ms for the loops), so on a busy machine their spread
+# can swallow even a 2x gap: the check is that `predict` is never measurably faster, and the
+# verdict itself is reported as measured.
+claim(all(v != "faster" for v, _ in verdicts.values()),
+      "`predict` is not faster than either loop: "
+      + ", ".join(f"{ratio:.2f}x the throughput of `{c}` (**{v}**)" for c, (v, ratio) in verdicts.items())
+      + f"; it spends {ms(np.mean(both('predict', 'outside_s')))} ms of every "
       "call outside its batches (building the pipeline from the array, concatenating the outputs), the loops "
       f"{ms(max(np.mean(both(c, 'outside_s')) for c in loops))} ms at most")
 verdict, ratio = wb.speed_verdict(speed["predict_on_batch"], speed["compiled"])
