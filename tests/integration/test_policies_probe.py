@@ -56,6 +56,7 @@ def test_load_model_keeps_the_saved_float32_policies(tmp_path: Path) -> None:
     assert r["loaded"]["rise_bytes"] > 0
     assert r["cloned"]["compute_dtypes"] == {"float32": layers}  # clone_model keeps the stored policies too
     assert r["rebuilt"]["compute_dtypes"] == {"float16": layers - 1, "float32": 1}  # all but the output layer
+    assert r["rebuilt"]["output_compute_dtypes"] == {"predictions": "float32"}  # and the one left is the output
     drift = r["drift"]
     assert drift["loaded"]["max_abs_diff"] == 0.0 and drift["cloned"]["max_abs_diff"] == 0.0
     assert set(drift["rebuilt"]["compute_dtypes"]) == {"float16", "float32"}

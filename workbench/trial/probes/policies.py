@@ -56,6 +56,21 @@ def compute_dtypes(model: Any) -> dict[str, int]:
     return counts
 
 
+def output_compute_dtypes(model: Any) -> dict[str, str]:
+    """The compute dtype of each layer producing one of the model's outputs (``{"predictions": "float32"}``),
+    found from the model's output tensors, independently of the config the rebuild rewrote."""
+    outputs = {id(t) for t in model.outputs}
+    found: dict[str, str] = {}
+    for layer in model.layers:
+        try:
+            produced = layer.output
+        except (AttributeError, ValueError):  # a layer used at several nodes has no single output
+            continue
+        if any(id(t) in outputs for t in (produced if isinstance(produced, (list, tuple)) else [produced])):
+            found[layer.name] = str(layer.dtype_policy.compute_dtype)
+    return found
+
+
 def activation_values(model: Any) -> list[int]:
     """Values per image in each layer's output (the batch axis left out)."""
     sizes = []
@@ -173,7 +188,8 @@ def measure_load_model(keras: Any, spec: dict[str, Any]) -> dict[str, Any]:
     ``set_global_policy(policy)``, then ``load_model(spec["model_path"])``: the loaded layers'
     compute and variable dtypes and the peak rise of its first ``predict`` (comparable with the
     ``activations`` part's), measured first, on a fresh heap. Then ``clone_model`` under the same
-    policy and the workbench's rebuild with the stored policies rewritten (their compute dtypes).
+    policy and the workbench's rebuild with the stored policies rewritten (their compute dtypes, and
+    those of the rebuilt model's output layers).
     With ``drift_model_path`` (a trained float32 file, such as the demo model) and its images,
     the outputs of the loaded, cloned and rebuilt models against float32's: a random model's
     saturated outputs cannot show rounding, a trained one's do.
@@ -185,12 +201,13 @@ def measure_load_model(keras: Any, spec: dict[str, Any]) -> dict[str, Any]:
     keras.mixed_precision.set_global_policy(policy)  # the seed's recipe: the policy first, then load
     loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
     rise, _ = _predict_rise(loaded, _images(int(spec["batch_size"]), int(spec["image_size"])))
+    rebuilt = models.rebuild(keras, loaded, policy, None, path.name)
     report: dict[str, Any] = {
         "part": "load_model", "policy": policy, "global_policy": str(keras.mixed_precision.global_policy().name),
         "loaded": {"compute_dtypes": compute_dtypes(loaded), "variable_dtypes": variable_bytes(loaded)[1],
                    "rise_bytes": rise},
         "cloned": {"compute_dtypes": compute_dtypes(keras.models.clone_model(loaded))},
-        "rebuilt": {"compute_dtypes": compute_dtypes(models.rebuild(keras, loaded, policy, None, path.name))},
+        "rebuilt": {"compute_dtypes": compute_dtypes(rebuilt), "output_compute_dtypes": output_compute_dtypes(rebuilt)},
     }
     if spec.get("drift_model_path"):
         images = np.load(spec["drift_images_path"], mmap_mode="r", allow_pickle=False)
