@@ -22,8 +22,8 @@
 # 4. the largest batch under a budget: the line's prediction against a real search and the
 #    batches measured on either side.
 #
-# It takes about a minute here: 67 s on this machine's 2 CPU cores, alone (the 36 trials and
-# the search's probes are nearly all of it). Every trial runs in its own process (TensorFlow is never
+# It takes about a minute here: 67 s, measured once, alone, on the 2-core machine this was written
+# on (the 36 trials and the search's probes are nearly all of it; the last cell prints this run's time). Every trial runs in its own process (TensorFlow is never
 # imported in this kernel). Sentences marked **✔ checked** are tested against the numbers this
 # run measured: if the story stops matching the measurement, the notebook fails rather than
 # teach folklore.
@@ -220,10 +220,14 @@ claim(gap > 3 * max(s_small["spread"], s_large["spread"]) and gap > 0.1 * s_larg
       f"over large ones ({s_small['slope'] / s_large['slope']:.2f}x), a difference {gap / max(s_small['spread'], s_large['spread'], 1):.0f}x "
       "the gap between runs")
 bend = abs(d_small["slope"] - d_large["slope"])
-claim(bend < gap / 3,
-      f"`stream_to_disk`, which holds nothing but the batch, is nearly straight: {fmt(d_small['slope'])} over small "
+# How far two runs can move each difference of slopes: the runs' spreads of the two slopes it subtracts.
+gap_noise, bend_noise = s_small["spread"] + s_large["spread"], d_small["spread"] + d_large["spread"]
+claim(bend < gap / 3 and gap - bend > 3 * (gap_noise + bend_noise),
+      f"`stream_to_disk`, which holds nothing but the batch, bends much less: {fmt(d_small['slope'])} over small "
       f"batches, {fmt(d_large['slope'])} over large ones, a difference ({fmt(bend)}) under a third of `in_memory`'s "
-      f"({fmt(gap)})")
+      f"({fmt(gap)}); the two differences are {fmt(gap - bend)} apart, "
+      f"{(gap - bend) / max(gap_noise + bend_noise, 1):.0f}x the runs' spread of the four slopes ({fmt(gap_noise + bend_noise)})")
+straight = bend <= 3 * bend_noise  # within its runs' spread: no bend measured at all
 extra = s_small["slope"] - d_small["slope"]
 claim(extra > 3 * max(s_small["spread"], d_small["spread"]) and extra > input_bytes,
       f"over small batches `model.predict` on the array costs {fmt(extra)} more per image than `stream_to_disk`: "
@@ -235,12 +239,15 @@ say(f"Why the slopes differ. `model.predict(x)` feeds the array through a `tf.da
     f"{extra / input_bytes:.0f} batches of inputs while batches are small. At large batches it holds fewer, and with "
     f"{images:,} images a batch of {large_from} leaves only {images // large_from} batches to hold at all, so the "
     f"curve flattens ({fmt(s_large['slope'])} an image against {fmt(s_small['slope'])}); `stream_to_disk` holds one "
-    f"batch, and its slope is the same at both ends ({fmt(d_large['slope'])}: the input buffer and the activations). "
-    f"A slope is therefore a property of the range it was fitted over, and of the ratio of batch to data set size. "
+    "batch (the input buffer and the activations), and its slope "
+    + (f"is the same at both ends within the runs' spread ({fmt(d_small['slope'])} and {fmt(d_large['slope'])}). "
+       if straight else f"changes less between the ends ({fmt(d_small['slope'])} to {fmt(d_large['slope'])}). ")
+    + f"A slope is therefore a property of the range it was fitted over, and of the ratio of batch to data set size. "
     f"A slope from two nearby batches adds noise on top: batches {pair[0]} and {pair[1]} gave {fmt(two['slope'])} an image "
     "here, "
-    f"and a gap of {fmt(spread)} between runs moves such a slope by up to {fmt(wobble)} an image. Both together are "
-    "how two notebooks fitting the same model over different ranges once found slopes 3x apart.")
+    f"and a gap of {fmt(spread)} between runs moves such a slope by up to {fmt(wobble)} an image. Both together "
+    "likely explain the slopes 3x apart that issue 14 reported for an earlier version of notebooks 02 and 05 (the "
+    "same model fitted over different ranges; not measured by this run).")
 
 # %% [markdown]
 # ## 4. Where throughput stops improving
@@ -259,9 +266,24 @@ say(f"`in_memory`: the best median throughput is {folded.loc[best_batch, 'throug
     + (f"**{ratio:.1f}x faster**, beyond the runs' spread." if verdict == "faster"
        else f"**{verdict}** ({ratio:.2f}x) once the spread between runs is counted."))
 knee = int(folded.index[folded["throughput_ips"] >= 0.9 * folded.loc[best_batch, "throughput_ips"]].min())
+past, past_ratio = analysis.speed_verdict(folded.loc[best_batch], folded.loc[knee])
+last, last_ratio = analysis.speed_verdict(folded.iloc[-1], folded.loc[knee])  # the largest batch against the knee
+if knee == folded.index[-1]:
+    beyond = "Throughput rose up to the largest batch measured: this run found no knee. "
+elif best_batch == knee:
+    beyond = (f"The knee is also the fastest batch; batch {folded.index[-1]} ran at {last_ratio:.2f}x its speed, "
+              f"**{last}** once the spread between runs is counted: past the knee a bigger batch bought memory use, "
+              "not speed. ")
+elif past == "no measurable difference":
+    beyond = (f"Batch {best_batch}, the fastest, ran at {past_ratio:.2f}x batch {knee}'s speed: **no measurable "
+              "difference** once the spread between runs is counted, so past the knee a bigger batch bought memory "
+              "use, not measurable speed. ")
+else:
+    beyond = (f"Batch {best_batch}, the fastest, ran at {past_ratio:.2f}x batch {knee}'s speed, **{past}** beyond the "
+              f"spread between runs, for {fmt(mem[best_batch] - mem[knee])} more memory. ")
 say(f"Throughput first reaches 90 % of its best at batch {knee} ({fmt(mem[knee])} peak); batch {mem.index[-1]} "
-    f"costs {fmt(mem.iloc[-1] - mem[knee])} more memory than that. Past the knee a bigger batch buys memory use, "
-    "not speed (throughput on 2 shared cores is noisy: read the error bars).")
+    f"costs {fmt(mem.iloc[-1] - mem[knee])} more memory than that. {beyond}"
+    "(Throughput on 2 shared cores is noisy: read the error bars.)")
 
 # %% [markdown]
 # ## 5. Finding the largest batch that fits a budget
@@ -276,8 +298,9 @@ say(f"Throughput first reaches 90 % of its best at batch {knee} ({fmt(mem[knee])
 # the memory model where the line crosses the budget, confirming the answer by running it again.
 #
 # The budget below is set from the fitted `in_memory` line so that about `search_share` of the
-# images fit in one batch with the margin to spare. The line's prediction is then tested twice:
-# against the batches the sweep measured on either side of it, and against a real search.
+# images fit in one batch with the margin to spare. The line's prediction is then set beside the
+# batches the sweep measured on either side of it (a loose bracket, shown) and tested against a
+# real search (a tight one, checked).
 
 # %%
 from workbench.engine.search import search_batch
@@ -304,16 +327,18 @@ replay = {strategy: search_batch(template, out / f"replay-{strategy}", margin=ma
 doubling, guided = replay["doubling"], replay["model"]
 say(f"Budget: **{fmt(budget)}** of {kind} memory, {margin:.0%} of it kept free: the limit is {fmt(limit)}. "
     f"The `in_memory` line puts the largest batch under it at **batch {predicted}**.")
-claim(doubling.batch_size == guided.batch_size and guided.n_probes < doubling.n_probes,
-      f"replayed on the fitted line (no process started), both strategies find batch {guided.batch_size}; doubling "
-      f"needs {doubling.n_probes} probes ({', '.join(str(b) for b, _, _ in doubling.probes)}), the model-guided "
-      f"search {guided.n_probes}")
+# On an exact line the outcome follows from the two strategies' rules, so it is shown, not checked.
+say(f"Replayed on the fitted line itself (no process started), doubling finds batch {doubling.batch_size} in "
+    f"{doubling.n_probes} probes ({', '.join(str(b) for b, _, _ in doubling.probes)}), the model-guided search batch "
+    f"{guided.batch_size} in {guided.n_probes}. On an exact line that is how the two rules play out, not a "
+    "measurement: the real search below meets noisy peaks.")
 mem_all = df[df["pipeline"] == "in_memory"].groupby("batch_size")["peak"].max()  # a budget holds for every run
 under, over = mem_all[mem_all <= limit], mem_all[mem_all > limit]
-claim(len(under) and len(over) and under.index.max() <= predicted < over.index.min(),
-      f"the measured neighbours agree: batch {under.index.max()} peaked at {fmt(under.iloc[-1])} (under the limit in "
-      f"every run) and batch {over.index.min()} at {fmt(over.iloc[0])} (over it), and the prediction, batch "
-      f"{predicted}, lies between them")
+if len(under) and len(over):  # a loose bracket (the budget was set from the line): shown, not checked
+    say(f"The sweep's neighbours: batch {under.index.max()} peaked at {fmt(under.iloc[-1])} (under the limit in every "
+        f"run) and batch {over.index.min()} at {fmt(over.iloc[0])} (over it); the prediction, batch {predicted}, lies "
+        + ("between them." if under.index.max() <= predicted < over.index.min() else "outside them.")
+        + " The search below tests it against a much tighter bracket.")
 
 
 # %%
@@ -331,25 +356,39 @@ claim(abs(found.batch_size - predicted) <= 0.1 * predicted,
       f"the real search answered batch {found.batch_size} in {found.n_probes} probes (each an isolated process); the "
       f"line fitted where it holds predicted {predicted}: {abs(found.batch_size - predicted)} images apart, within 10 %"
       + (" and on the safe side" if predicted <= found.batch_size else ""))
-claim(max(answer_peaks) <= limit,
-      f"at batch {found.batch_size} the largest of its {len(answer_peaks)} measured peaks, {fmt(max(answer_peaks))}, "
-      f"stays under the budget less the margin ({fmt(limit)})")
+# That the answer's runs stay under the limit is the search's own rule; what it cannot promise is that a second
+# run lands where the first did, with no step down, and that the margin is wide next to how far the runs moved.
+moved = max(answer_peaks) - min(answer_peaks)
+stepped = any(not c["fits"] for c in found.confirmations)
+claim(found.confirmed and not stepped and len(answer_peaks) >= 2 and 3 * moved < margin * budget,
+      f"the answer holds when run again: batch {found.batch_size} ran {len(answer_peaks)} times with peaks "
+      f"{fmt(min(answer_peaks))} to {fmt(max(answer_peaks))}, {fmt(moved)} apart, less than a third of the "
+      f"{fmt(margin * budget)} margin kept free for run-to-run variation, and the search needed no step down")
 small_rows = df[(df["pipeline"] == "in_memory") & (df["batch_size"] <= small_up_to)]
 small_fixed, small_slope, _ = fit_line(small_rows["batch_size"], small_rows["peak"])
 from_small = analysis.max_batch_for_budget(small_fixed, small_slope, budget, margin)
-claim(abs(from_small - found.batch_size) > 2 * abs(predicted - found.batch_size),
+miss_small, miss_edge = abs(from_small - found.batch_size), abs(predicted - found.batch_size)
+noise_images = spread / per_image  # what the largest gap between two runs is worth in images, on the line
+claim(miss_small > 2 * miss_edge and miss_small - miss_edge > 3 * noise_images,
       f"extrapolated from the small batches alone ({fmt(small_slope)} an image over batches up to {small_up_to}), the "
-      f"line would have said batch {from_small}: {abs(from_small - found.batch_size)} images from the search's answer, "
-      f"more than twice the {abs(predicted - found.batch_size)} of the line fitted near the edge")
+      f"line would have said batch {from_small}: {miss_small} images from the search's answer, more than twice the "
+      f"{miss_edge} of the line fitted near the edge, and more than 3x the {noise_images:.0f} images the gap between "
+      "two runs is worth")
 probed = sorted((b, peak) for b, status, peak in found.probes if status == "ok")
 jumps = [(b1, b2, p2 - p1) for (b1, p1), (b2, p2) in zip(probed, probed[1:], strict=False) if b2 - b1 <= 16]
 if jumps:
     b1, b2, jump = max(jumps, key=lambda j: j[2] - per_image * (j[1] - j[0]))
-    say(f"Memory is not smooth in the batch size near the edge: batch {b1} peaked at {fmt(dict(probed)[b1])} and "
-        f"batch {b2} at {fmt(dict(probed)[b2])}, {fmt(jump)} for {b2 - b1} more image{'s' if b2 - b1 > 1 else ''} where "
-        f"the line says "
-        f"{fmt(per_image * (b2 - b1))}. That is why the search measures near the edge instead of trusting any line, "
-        "and keeps a margin.")
+    excess = jump - per_image * (b2 - b1)
+    images_word = f"{b2 - b1} more image{'s' if b2 - b1 > 1 else ''}"
+    # Said only when the jump beyond the line is more than 3x the largest gap between two runs of one setting.
+    say((f"Memory is not smooth in the batch size near the edge: batch {b1} peaked at {fmt(dict(probed)[b1])} and "
+         f"batch {b2} at {fmt(dict(probed)[b2])}, {fmt(jump)} for {images_word} where the line says "
+         f"{fmt(per_image * (b2 - b1))}, {excess / max(spread, 1):.1f}x the gap between two runs of one setting. That "
+         "is why the search measures near the edge instead of trusting any line, and keeps a margin.")
+        if excess > 3 * spread else
+        (f"Near the edge the probes follow the line within the runs' spread: the largest jump, batch {b1} to {b2}, "
+         f"was {fmt(jump)} for {images_word} where the line says {fmt(per_image * (b2 - b1))}. The search still "
+         "measures there rather than trusting the line, and keeps a margin for the runs' spread."))
 
 
 # %% [markdown]

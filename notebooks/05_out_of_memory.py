@@ -22,14 +22,15 @@
 #    seen against a pipeline that streams from disk), and sets a **host memory budget** from it;
 # 2. sweeps batches 16 to 1,024 in powers of two under that budget and watches the large ones fail;
 # 3. shows each kind of failure as the workbench reports it;
-# 4. predicts the budget's edge from the trials that fitted and tests it against the two
-#    neighbouring batches measured on either side of it;
+# 4. predicts the budget's edge from the trials that fitted and tests it against a short real
+#    search for that edge;
 # 5. host memory against GPU memory: the simulated smaller GPU, and what `nvidia-smi` shows
 #    against what the allocator holds;
 # 6. reads the HTML report of the whole exercise.
 #
-# It takes under half a minute here: 20 s measured alone on this machine's 2 CPU cores.
-# Sentences marked **✔ checked** are tested against this run's numbers.
+# It takes well under a minute here: 20 s, measured once, alone, on the 2-core machine this was
+# written on, before section 4's short search (six more trials) was added; the last cell prints
+# this run's time. Sentences marked **✔ checked** are tested against this run's numbers.
 
 # %% tags=["parameters"]
 # Defaults run in under a minute on a 2-core CPU. On a GPU machine, try for example:
@@ -148,9 +149,8 @@ assert len(failed) and len(passed) >= 3, (
 claim(failed["batch_size"].min() > passed["batch_size"].max(),
       f"every batch up to {int(passed['batch_size'].max())} fits the {fmt(budget)} budget and every batch from "
       f"{int(failed['batch_size'].min())} goes over it: memory grows with the batch, so the failures start at one size")
-claim(failed["error"].str.contains("budget").all(),
-      "each failed trial says why, in its own row: " + "; ".join(
-          f"batch {int(r.batch_size)}: *{r.error}*" for r in failed.itertuples()))
+say("Each failed trial says why, in its own row: " + "; ".join(
+    f"batch {int(r.batch_size)}: *{r.error}*" for r in failed.itertuples()))
 fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
 plots.memory_vs_batch(df, ax=ax, budget_bytes=budget)
 ax.set_ylim(bottom=0)  # from zero: the runtime and the array are most of every peak
@@ -197,24 +197,40 @@ print("\n".join((gpu_oom.stderr_tail or "").splitlines()[-3:]))
 #
 # The trials that fitted give the memory model (`fixed + per image x batch`), which says where
 # the budget will be crossed without running anything larger (fitted where a straight line holds,
-# the large batches). The batches were powers of two, so the edge has a measured batch on each side
-# only a factor of two apart: a tight test of the prediction. `recommend` then picks the
-# fastest measured setting that stays under the budget with a margin to spare.
+# the large batches). The sweep's batches were powers of two, a factor of two apart: too loose a
+# bracket to test a line fitted through the last batch that fitted. So a short real search for the
+# edge (`search_batch`, each probe an isolated trial under the same budget, no margin, capped at six
+# probes and not confirmed, to keep this notebook short) brackets the edge tightly, and the
+# prediction is tested against that bracket. `recommend` then picks the fastest measured setting
+# that stays under the budget with a margin to spare.
 
 # %%
+from workbench.engine.search import search_batch
+
 fit = analysis.fit_memory_model(df).iloc[0]
 crossing = analysis.max_batch_for_budget(fit["fixed_bytes"], fit["per_image_bytes"], budget, margin=0.0)
 say(f"Memory model from {int(fit['n_points'])} trials that fitted: {fmt(fit['fixed_bytes'])} + "
     f"{fmt(fit['per_image_bytes'])} per image. It puts the budget's edge at **batch {crossing}**.")
 low, high = int(passed["batch_size"].max()), int(failed["batch_size"].min())
-claim(high == 2 * low and low <= crossing < high,
-      f"the prediction (batch {crossing}) falls between the two neighbouring powers of two measured on either side "
-      f"of the edge: batch {low} fitted ({fmt(passed['host_peak_bytes'].max())}) and batch {high} did not")
+edge = search_batch(wb.TrialConfig(spec, data, batch_size=1, timing=timing), out / "search", host_budget_bytes=budget,
+                    margin=0.0, max_probes=6, confirm=False)
+probed = pd.DataFrame(edge.probes, columns=["batch_size", "status", "peak"]).assign(fits=edge.fits)
+fitted_below = edge.batch_size  # the largest probe that fitted; the edge lies between it and the next failure
+failed_above = probed.loc[~probed["fits"] & (probed["batch_size"] > fitted_below), "batch_size"]
+first_fail = int(failed_above.min()) if len(failed_above) else None
+# Two-sided: the line must not promise a batch the search saw fail, nor fall more than 15 % short of the
+# largest that fitted (a line fitted far from the edge misses by more: notebook 02's small-batch line, ~30 % in one run).
+claim(fitted_below > 0 and first_fail is not None and 0.85 * fitted_below <= crossing < first_fail,
+      f"a real search for the edge, {edge.n_probes} probes under the same budget (batches "
+      f"{', '.join(str(b) for b in probed['batch_size'])}), found batch {fitted_below} the largest that fitted and "
+      f"batch {first_fail} the smallest above it that did not; the line's prediction, batch {crossing}, is below the "
+      "failure and "
+      + (f"{fitted_below - crossing} images ({(fitted_below - crossing) / fitted_below:.0%}) short of the batch that "
+         "fitted: on the safe side, by less than 15 %" if crossing <= fitted_below else "inside that bracket")
+      + f" (the sweep alone bracketed the edge only between batch {low}, which fitted, and batch {high})")
 choice = analysis.recommend(df, host_budget_bytes=budget, margin=0.1)
+# recommend only picks rows under the budget less the margin: its peak is shown, not checked.
 say(f"**Recommendation:** {choice.reason}")
-claim(choice.row is not None and choice.row["host_peak_bytes"] <= 0.9 * budget,
-      f"the recommended setting peaked at {fmt(choice.row['host_peak_bytes'] if choice.row else float('nan'))}, "
-      f"under the budget less its 10 % margin ({fmt(0.9 * budget)})")
 if choice.row is not None:
     # One pass per trial: the choice among the batches that fit is a speed comparison, so it goes through the spread.
     alike = [int(r["batch_size"]) for _, r in passed.iterrows() if int(r["batch_size"]) != int(choice.row["batch_size"])
@@ -235,16 +251,19 @@ if choice.row is not None:
 #   needs more fails with the backend's out-of-memory error and comes back as `over_budget`. It
 #   limits the GPU allocator, so it needs a GPU; without one it is not enforced and GPU memory is
 #   not measured (NaN, never 0).
-# * **What `nvidia-smi` shows is the allocator's pool, not what is in use.** Without memory
-#   growth, TensorFlow maps nearly all of the GPU's memory when it starts, so `nvidia-smi` shows the
-#   whole card whatever the model and batch; JAX pre-allocates 75 % of it by default; PyTorch keeps
-#   freed blocks in its cache. The workbench turns TensorFlow's memory growth on and records two
+# * **What `nvidia-smi` shows is the allocator's pool, not what is in use.** By TensorFlow's own
+#   documentation (not shown here), without memory growth it maps nearly all of the GPU's memory
+#   when it starts, so `nvidia-smi` shows the whole card whatever the model and batch. JAX
+#   pre-allocates 75 % of the card by default: the H200 figures measured elsewhere, below, show
+#   that pool. PyTorch keeps freed blocks in its cache. The workbench turns TensorFlow's memory
+#   growth on and records two
 #   figures: `gpu_peak_bytes`, the allocator's peak **in use** (what the model needed), and
 #   `gpu_device_peak_bytes`, NVML's figure for the process (what `nvidia-smi` shows: the pool plus
 #   the CUDA context), which is at or above it.
-# * **Streaming saves host memory, not GPU memory.** The copies of the array measured in section 1
-#   are in RAM; only batches go to the GPU, so on a GPU the pipelines differ on the host and
-#   hardly at all on the device.
+# * **Streaming should save host memory, not GPU memory** (expected, not measured here: this
+#   notebook's GPU sweep runs `in_memory` only). The copies of the array measured in section 1
+#   are in RAM; only batches go to the GPU, so on a GPU the pipelines likely differ on the host
+#   and hardly at all on the device.
 
 # %%
 gpus = wb.environment()["gpus"]
@@ -356,8 +375,8 @@ claim(not external and html.count("over_budget") >= len(failed),
 #   a data set that fits in RAM once may not fit through `predict`.
 # - On a GPU, read the allocator's peak (what the model needed), not `nvidia-smi` (the pool).
 # - **The decision:** before running a job on a smaller machine (or a smaller GPU), rehearse it
-#   under that budget here; take the largest batch the memory model and the measured neighbours
-#   agree on, and keep a margin below it.
+#   under that budget here; take the largest batch the memory model and a real search agree on,
+#   and keep a margin below it.
 
 # %%
 # The kernel stayed free of TensorFlow: every figure above came from isolated trial processes.
