@@ -234,9 +234,10 @@ claim(extra > 3 * max(s_small["spread"], d_small["spread"]) and extra > input_by
       f"{extra / input_bytes:.1f} input images' worth ({fmt(input_bytes)} each) for every image of the batch")
 two = slopes.loc[("in_memory", list(windows)[2])]
 wobble = 2 * spread / (pair[1] - pair[0])
-say(f"Why the slopes differ. `model.predict(x)` feeds the array through a `tf.data` pipeline that prefetches "
-    f"(Keras' array adapter ends it with `prefetch(tf.data.AUTOTUNE)`): besides the batch being predicted, it holds batches ahead of the model, here about "
-    f"{extra / input_bytes:.0f} batches of inputs while batches are small. At large batches it holds fewer, and with "
+say(f"Why the slopes differ, most likely (read from Keras' source, not isolated by this run): `model.predict(x)` "
+    f"feeds the array through a `tf.data` pipeline that prefetches (Keras' array adapter ends it with "
+    f"`prefetch(tf.data.AUTOTUNE)`), so besides the batch being predicted it holds batches ahead of the model: the "
+    f"extra measured above is about {extra / input_bytes:.0f} batches of inputs while batches are small. At large batches it holds fewer, and with "
     f"{images:,} images a batch of {large_from} leaves only {images // large_from} batches to hold at all, so the "
     f"curve flattens ({fmt(s_large['slope'])} an image against {fmt(s_small['slope'])}); `stream_to_disk` holds one "
     "batch (the input buffer and the activations), and its slope "
