@@ -229,9 +229,14 @@ claim(bend < gap / 3 and gap - bend > 3 * (gap_noise + bend_noise),
       f"{(gap - bend) / max(gap_noise + bend_noise, 1):.0f}x the runs' spread of the four slopes ({fmt(gap_noise + bend_noise)})")
 straight = bend <= 3 * bend_noise  # within its runs' spread: no bend measured at all
 extra = s_small["slope"] - d_small["slope"]
-claim(extra > 3 * max(s_small["spread"], d_small["spread"]) and extra > input_bytes,
-      f"over small batches `model.predict` on the array costs {fmt(extra)} more per image than `stream_to_disk`: "
-      f"{extra / input_bytes:.1f} input images' worth ({fmt(input_bytes)} each) for every image of the batch")
+# Over batches 1-64 the two pipelines' rises differ by only a few tens of MiB, about 3x the gap between
+# two runs of one setting: in some runs beyond it, in others not. So it is reported with its spread.
+extra_noise = 3 * max(s_small["spread"], d_small["spread"])
+say(f"Over small batches `model.predict` on the array costs {fmt(extra)} more per image than `stream_to_disk` "
+    f"({extra / input_bytes:.1f} input images' worth, {fmt(input_bytes)} each, for every image of the batch); "
+    + ("beyond 3x the runs' spread of the two slopes." if extra > extra_noise else
+       f"but in this run that is within 3x the runs' spread of the two slopes ({fmt(extra_noise)}): no measurable "
+       "difference here."))
 two = slopes.loc[("in_memory", list(windows)[2])]
 wobble = 2 * spread / (pair[1] - pair[0])
 say(f"Why the slopes differ, most likely (read from Keras' source, not isolated by this run): `model.predict(x)` "
@@ -300,8 +305,10 @@ say(f"Throughput first reaches 90 % of its best at batch {knee} ({fmt(mem[knee])
 #
 # The budget below is set from the fitted `in_memory` line so that about `search_share` of the
 # images fit in one batch with the margin to spare. The line's prediction is then set beside the
-# batches the sweep measured on either side of it (a loose bracket, shown) and tested against a
-# real search (a tight one, checked).
+# batches the sweep measured on either side of it (a loose bracket) and beside a real search,
+# whose own answer moves from run to run near the edge; both are shown, not checked. The
+# checks are that the search's answer holds when run again, and what a line from small batches
+# gets wrong against the sweep's own measurements.
 
 # %%
 from workbench.engine.search import search_batch
@@ -339,7 +346,7 @@ if len(under) and len(over):  # a loose bracket (the budget was set from the lin
     say(f"The sweep's neighbours: batch {under.index.max()} peaked at {fmt(under.iloc[-1])} (under the limit in every "
         f"run) and batch {over.index.min()} at {fmt(over.iloc[0])} (over it); the prediction, batch {predicted}, lies "
         + ("between them." if under.index.max() <= predicted < over.index.min() else "outside them.")
-        + " The search below tests it against a much tighter bracket.")
+        + " The search below looks much closer.")
 
 
 # %%
@@ -353,13 +360,15 @@ def probe_line(event) -> None:
 found = search_batch(template, out / "search", margin=margin, progress=probe_line, **budget_arg)
 answer_peaks = [peak for (b, _, peak), fits in zip(found.probes, found.fits, strict=True) if b == found.batch_size and fits]
 answer_peaks += [c["peak_bytes"] for c in found.confirmations if c["batch_size"] == found.batch_size]
-# The search's answer itself moves between runs (651 and 706 in two runs where this was written: steps near the
-# edge, shown below), so the check is the side the line errs on; the comparison with the
-# small-batch line that follows is the test of how close it comes.
-claim(predicted <= found.batch_size,
-      f"the real search answered batch {found.batch_size} in {found.n_probes} probes (each an isolated process); the "
-      f"line fitted where it holds predicted {predicted}: on the safe side, "
-      f"{(found.batch_size - predicted) / found.batch_size:.0%} below the answer")
+# The search's answer itself moves between runs (541, 651 and 706 in three runs where this was written:
+# peaks near the edge step by tens of MiB from one batch to the next, shown below), so where the line's
+# prediction falls beside it is reported, not checked; what is checked is that the answer holds when
+# run again, and, against the sweep's own measurements, what a line from small batches gets wrong.
+say(f"The real search answered **batch {found.batch_size}** in {found.n_probes} probes (each an isolated process); "
+    f"the line fitted where it holds predicted {predicted}, "
+    f"{abs(found.batch_size - predicted) / found.batch_size:.0%} {'below' if predicted <= found.batch_size else 'above'} "
+    "the answer. Near the edge a peak can step by tens of MiB for one image more, and the search's answer moves with "
+    "it from run to run: read the line's batch as a starting point for the search, not as the edge.")
 # That the answer's runs stay under the limit is the search's own rule; what it cannot promise is that a second
 # run lands where the first did, with no step down, and that the margin is wide next to how far the runs moved.
 moved = max(answer_peaks) - min(answer_peaks)
@@ -371,13 +380,13 @@ claim(found.confirmed and not stepped and len(answer_peaks) >= 2 and 3 * moved <
 small_rows = df[(df["pipeline"] == "in_memory") & (df["batch_size"] <= small_up_to)]
 small_fixed, small_slope, _ = fit_line(small_rows["batch_size"], small_rows["peak"])
 from_small = analysis.max_batch_for_budget(small_fixed, small_slope, budget, margin)
-miss_small, miss_edge = abs(from_small - found.batch_size), abs(predicted - found.batch_size)
-noise_images = spread / per_image  # what the largest gap between two runs is worth in images, on the line
-claim(miss_small > 2 * miss_edge and miss_small - miss_edge > 3 * noise_images,
-      f"extrapolated from the small batches alone ({fmt(small_slope)} an image over batches up to {small_up_to}), the "
-      f"line would have said batch {from_small}: {miss_small} images from the search's answer, more than twice the "
-      f"{miss_edge} of the line fitted near the edge, and more than 3x the {noise_images:.0f} images the gap between "
-      "two runs is worth")
+largest = int(mem_all.index.max())
+over_predicted = analysis.predict_peak(small_fixed, small_slope, largest) - mem_all.loc[largest]
+claim(over_predicted > 3 * spread,
+      f"extrapolated from the small batches alone ({fmt(small_slope)} an image over batches up to {small_up_to}), a "
+      f"line over-predicts the peak at batch {largest:,} by {fmt(over_predicted)} (measured {fmt(mem_all.loc[largest])}, "
+      f"more than 3x the {fmt(spread)} between two runs of one setting), and would have put the largest batch under "
+      f"this budget at {from_small} (the search: {found.batch_size}; the line fitted where it holds: {predicted})")
 probed = sorted((b, peak) for b, status, peak in found.probes if status == "ok")
 jumps = [(b1, b2, p2 - p1) for (b1, p1), (b2, p2) in zip(probed, probed[1:], strict=False) if b2 - b1 <= 16]
 if jumps:
