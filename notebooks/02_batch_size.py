@@ -62,7 +62,7 @@ from workbench import analysis
 from workbench import format_bytes as fmt
 from workbench.analysis.memory_model import fit_line
 from workbench.render import plots
-from workbench.teaching import claim, is_ok, progress, say
+from workbench.teaching import claim, is_ok, progress, random_images_npy, say
 
 out = Path(out_dir).expanduser() if out_dir else Path(tempfile.mkdtemp(prefix=f"workbench-{NOTEBOOK}-"))
 out.mkdir(parents=True, exist_ok=True)
@@ -90,14 +90,7 @@ print(f"results go to {out}")
 
 # %%
 npy_path = out / "images.npy"
-if not npy_path.exists():
-    pixels = np.lib.format.open_memmap(npy_path, mode="w+", dtype=np.float32, shape=(images, image_size, image_size, 3))
-    rng = np.random.default_rng(0)
-    for start in range(0, images, 128):  # a slice at a time: this kernel never holds the whole set
-        pixels[start:start + 128] = rng.uniform(0, 255, size=pixels[start:start + 128].shape)
-    pixels.flush()
-    del pixels
-array_bytes = images * image_size * image_size * 3 * 4
+array_bytes = random_images_npy(npy_path, images, image_size)  # a slice at a time: this kernel never holds the set
 input_bytes = image_size * image_size * 3 * 4  # one float32 RGB image
 sweep = wb.SweepConfig(
     model=wb.ModelSpec(model, image_size=image_size),

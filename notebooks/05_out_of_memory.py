@@ -55,7 +55,6 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import display
 
@@ -63,7 +62,7 @@ import workbench as wb
 from workbench import analysis
 from workbench import format_bytes as fmt
 from workbench.render import plots
-from workbench.teaching import claim, is_ok, progress, say
+from workbench.teaching import claim, is_ok, progress, random_images_npy, say
 
 out = Path(out_dir).expanduser() if out_dir else Path(tempfile.mkdtemp(prefix=f"workbench-{NOTEBOOK}-"))
 out.mkdir(parents=True, exist_ok=True)
@@ -86,14 +85,7 @@ print(f"results go to {out}")
 
 # %%
 npy_path = out / "images.npy"
-if not npy_path.exists():
-    pixels = np.lib.format.open_memmap(npy_path, mode="w+", dtype=np.float32, shape=(images, image_size, image_size, 3))
-    rng = np.random.default_rng(0)
-    for start in range(0, images, 128):  # a slice at a time: this kernel never holds the whole set
-        pixels[start:start + 128] = rng.uniform(0, 255, size=pixels[start:start + 128].shape)
-    pixels.flush()
-    del pixels
-array_bytes = images * image_size * image_size * 3 * 4
+array_bytes = random_images_npy(npy_path, images, image_size)  # a slice at a time: this kernel never holds the set
 spec, data = wb.ModelSpec(model, image_size=image_size), wb.DataSpec.parse(str(npy_path))
 timing = wb.TimingSpec(warmup_batches=1, min_batches=1, min_duration_s=0.0, min_passes=1, drift_samples=0)  # one pass each
 smallest = min(batch_sizes)

@@ -10,7 +10,10 @@ IPython is imported on first use, so the module loads wherever the package does.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from workbench.config import format_bytes
 from workbench.results import is_ok  # noqa: F401  (the notebooks' filter of ok trials, re-exported)
@@ -20,6 +23,21 @@ if TYPE_CHECKING:
 
 CHECKED = "**✔ checked:** "
 CONTRADICTED = "**✘ contradicted by this run:** "
+
+
+def random_images_npy(path: Path, images: int, image_size: int, *, slice_rows: int = 128, seed: int = 0) -> int:
+    """Write ``images`` random float32 RGB images (0-255) of ``image_size`` px a side to the
+    ``.npy`` file ``path``, unless it exists; its size in bytes. Written a slice at a time, so
+    the kernel never holds the whole set (the same pixels for the same arguments)."""
+    shape = (images, image_size, image_size, 3)
+    if not path.exists():
+        pixels = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+        rng = np.random.default_rng(seed)
+        for start in range(0, images, slice_rows):
+            pixels[start:start + slice_rows] = rng.uniform(0, 255, size=pixels[start:start + slice_rows].shape)
+        pixels.flush()
+        del pixels
+    return int(np.prod(shape)) * 4
 
 
 class ClaimContradicted(AssertionError):

@@ -82,3 +82,19 @@ def test_is_ok_selects_the_trials_that_finished(tiny_trial, tmp_path):
         store.append(result)
     df = load_results(tmp_path)
     assert df.loc[is_ok(df), "batch_size"].tolist() == [8, 16]
+
+
+def test_random_images_npy_writes_the_set_once_in_slices(tmp_path):
+    from workbench.teaching import random_images_npy
+
+    path = tmp_path / "images.npy"
+    size = random_images_npy(path, 5, 4, slice_rows=2)
+    x = np.load(path, allow_pickle=False)
+    assert size == x.nbytes == 5 * 4 * 4 * 3 * 4 and x.dtype == np.float32 and x.shape == (5, 4, 4, 3)
+    assert 0 <= x.min() and x.max() < 255 and len(np.unique(x)) == x.size  # random, not a constant fill
+    again = tmp_path / "again.npy"
+    random_images_npy(again, 5, 4, slice_rows=5)  # slices of another size: the same pixels
+    assert np.array_equal(np.load(again), x)
+    mtime = path.stat().st_mtime_ns
+    random_images_npy(path, 5, 4)  # an existing file is kept
+    assert path.stat().st_mtime_ns == mtime
