@@ -208,3 +208,26 @@ def test_the_panel_says_what_it_adds_and_can_opt_out(tmp_path):
     assert panel.config().auto_sizes is False
     assert panel.plan.value.startswith("<i>4 trials:") and "measuring also" not in panel.plan.value
     assert np.all([w in panel.form.controls() for w in ("auto_sizes", "target_images")])
+
+
+def test_the_data_is_read_once_for_both_the_target_and_the_sample(tmp_path, monkeypatch):
+    import workbench.engine.sweep_sizes as sweep_sizes
+    import workbench.engine.targets as targets
+
+    path = tmp_path / "images.npy"
+    write_npy(path, 4000, size=4)
+    reads = []
+    real = sweep_sizes.available_images
+
+    def counted(data):
+        reads.append(data.path)
+        return real(data)
+
+    monkeypatch.setattr(sweep_sizes, "available_images", counted)
+    monkeypatch.setattr(targets, "available_images", counted)
+    s = sweep(data=DataSpec("npy", path=str(path)), pipelines=("stream",), precisions=("float32",), target_images=None)
+    plan = plan_sizes(s)  # no target: the file's count is the target, and with no --images the sample too
+    assert (plan.target_images, plan.sample_images, plan.sizes, len(reads)) == (4000, 4000, (), 1)
+    reads.clear()
+    plan = plan_sizes(replace(s, images=(1000,), target_images=8000))  # both given: nothing to read
+    assert (plan.sizes, plan.trials, reads) == ((250, 500), 2, [])

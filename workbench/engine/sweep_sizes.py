@@ -29,7 +29,7 @@ import itertools
 from dataclasses import dataclass, replace
 from typing import Any
 
-from workbench.config import SweepConfig, TrialConfig
+from workbench.config import DataSpec, SweepConfig, TrialConfig
 from workbench.engine.preflight import available_images
 from workbench.engine.targets import MIN_SAMPLE, growth_sizes, resolve_target
 from workbench.errors import ConfigError
@@ -45,10 +45,14 @@ class SizePlan:
     sample_images: int | None
     sizes: tuple[int, ...] = ()
     batch_size: int | None = None
-    trials: int = 0
     series: int = 0  # pipelines x precisions (x backends)
     axes: str = "pipeline x precision"
     why_not: str = ""
+
+    @property
+    def trials(self) -> int:
+        """The trials added: one per size for each series."""
+        return self.series * len(self.sizes)
 
     def announce(self, skip: str = "--no-auto-sizes to skip") -> str:
         """The line said before the trials run ("" when nothing is added); ``skip`` says how to
@@ -80,30 +84,43 @@ def _and(sizes: tuple[int, ...]) -> str:
     return text[0] if len(text) == 1 else ", ".join(text[:-1]) + f" and {text[-1]}"
 
 
-def sweep_sample(sweep: SweepConfig) -> int | None:
-    """The one dataset size a sweep measures (its single ``images``, else the data's own
-    count); None when it measures several or the count is unknown."""
+def data_count(data: DataSpec) -> int | None:
+    """The data's own count, read once (a ``.npy`` header, a folder scan, the demo set's size);
+    None for synthetic data, and for data that cannot be read (refused where the data is
+    checked, before any trial)."""
+    if data.kind == "synthetic":
+        return None
+    try:
+        return available_images(data)
+    except ConfigError:
+        return None
+
+
+def sweep_sample(sweep: SweepConfig, have: int | None) -> int | None:
+    """The one dataset size a sweep measures (its single ``images``, else the data's own count;
+    ``have``: :func:`data_count` of its data); None when it measures several or the count is
+    unknown."""
     if sweep.images:
         return sweep.images[0] if len(sweep.images) == 1 else None
     data = sweep.data
     if data.kind == "synthetic":
         return data.count
-    try:
-        have = available_images(data)
-    except ConfigError:
-        return None  # an empty or unreadable folder: refused where the data is checked, before any trial
-    return min(have, data.count) if have is not None and data.count else (data.count or have)
+    if have is None:
+        return None
+    return min(have, data.count) if data.count else have
 
 
 def plan_sizes(sweep: SweepConfig) -> SizePlan:
     """The sizes ``sweep`` adds for its target (see the module's docstring)."""
     if sweep.images is not None and len(sweep.images) > 1:
         return SizePlan(None, None)  # the user's own size axis measures the N term
-    # The target given, else the file's full count: the answers are for that size either way.
-    target = resolve_target(sweep.target_images, sweep.data)[0]
+    # The target given, else the file's full count: the answers are for that size either way. The
+    # data is read once for both (a folder of a million images is a scan worth doing once).
+    have = data_count(sweep.data) if sweep.target_images is None or not sweep.images else None
+    target = resolve_target(sweep.target_images, sweep.data, have)[0]
     if target is None or not sweep.auto_sizes:
         return SizePlan(target, None)
-    sample = sweep_sample(sweep)
+    sample = sweep_sample(sweep, have)
     if sample is None or target <= sample:
         return SizePlan(target, sample)
     if sample < MIN_SAMPLE:
@@ -119,7 +136,7 @@ def plan_sizes(sweep: SweepConfig) -> SizePlan:
             f"{sizes[0]:,}, or give two or more sizes with --images"))
     series = len(sweep.backends) * len(sweep.precisions) * len(sweep.pipelines)
     axes = "pipeline x precision" + (" x backend" if len(sweep.backends) > 1 else "")
-    return SizePlan(target, sample, sizes=sizes, batch_size=max(fitting), trials=series * len(sizes),
+    return SizePlan(target, sample, sizes=sizes, batch_size=max(fitting),
                     series=series, axes=axes)
 
 

@@ -26,11 +26,14 @@ MIN_SAMPLE = 16  # the smallest sample whose quarter, half and whole tell the N 
 PARTS = (4, 2, 1)  # the sample's quarter, half and whole: the sizes that measure the N term
 
 
-def default_target(data: DataSpec | None) -> int | None:
-    """The full count of a folder or ``.npy`` file; None for synthetic and demo data (their
-    answers are for the largest size measured) or when the file cannot be read any more."""
+def default_target(data: DataSpec | None, count: int | None = None) -> int | None:
+    """The full count of a folder or ``.npy`` file (``count`` where the caller already read it);
+    None for synthetic and demo data (their answers are for the largest size measured) or when
+    the file cannot be read any more."""
     if data is None or data.kind not in ("folder", "npy"):
         return None
+    if count is not None:
+        return count
     try:
         return available_images(replace_count(data, None))
     except ConfigError:
@@ -42,13 +45,14 @@ def replace_count(data: DataSpec, count: int | None) -> DataSpec:
     return DataSpec(kind=data.kind, count=count, path=data.path, seed=data.seed)
 
 
-def resolve_target(target_images: Any, data: DataSpec | None) -> tuple[int | None, str]:
+def resolve_target(target_images: Any, data: DataSpec | None, count: int | None = None) -> tuple[int | None, str]:
     """``(N, where it came from)``: the given target (validated), else the data's full count
-    (folder or ``.npy``), else ``(None, ...)``: answer for the largest size measured."""
+    (folder or ``.npy``; ``count`` where the caller already read it), else ``(None, ...)``:
+    answer for the largest size measured."""
     given = parse_target_images(target_images)
     if given is not None:
         return given, "the target you gave"
-    full = default_target(data)
+    full = default_target(data, count)
     if full is not None:
         return full, f"the full count of {data.label.split('[')[0] if data else 'the data'}"
     return None, "the largest size measured (synthetic or demo data, no target given)"
