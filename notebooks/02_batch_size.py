@@ -364,14 +364,24 @@ say(f"The real search answered **batch {found.batch_size}** in {found.n_probes} 
     f"{abs(found.batch_size - predicted) / found.batch_size:.0%} {'below' if predicted <= found.batch_size else 'above'} "
     "the answer. Near the edge a peak can step by tens of MiB for one image more, and the search's answer moves with "
     "it from run to run: read the line's batch as a starting point for the search, not as the edge.")
-# That the answer's runs stay under the limit is the search's own rule; what it cannot promise is that a second
-# run lands where the first did, with no step down, and that the margin is wide next to how far the runs moved.
+# That the answer's runs stay under the limit is the search's own rule. Whether a second run of the first answer
+# also fits is the run's noise (a fresh-clone CI run stepped down from its first answer to batch 547), so it is reported; what is
+# checked is what the margin is for: every rerun, the one that went over the limit included, stayed under the
+# budget itself, and the confirmed answer's runs moved by less than a third of the margin.
 moved = max(answer_peaks) - min(answer_peaks)
-stepped = any(not c["fits"] for c in found.confirmations)
-claim(found.confirmed and not stepped and len(answer_peaks) >= 2 and 3 * moved < margin * budget,
+over_limit = [c for c in found.confirmations if not c["fits"]]
+rerun_peaks = [c["peak_bytes"] for c in found.confirmations]
+if over_limit:
+    say(f"A second run of batch {over_limit[0]['batch_size']} peaked at {fmt(over_limit[0]['peak_bytes'])}, over the "
+        f"{fmt(limit)} limit though its first run fitted: the search stepped down to batch {found.batch_size} and ran it "
+        "twice. That is the run-to-run noise the margin is kept for.")
+else:
+    say("The second run of the search's answer fitted as the first did: no step down was needed this time.")
+claim(found.confirmed and len(answer_peaks) >= 2 and 3 * moved < margin * budget and max(rerun_peaks) < budget,
       f"the answer holds when run again: batch {found.batch_size} ran {len(answer_peaks)} times with peaks "
       f"{fmt(min(answer_peaks))} to {fmt(max(answer_peaks))}, {fmt(moved)} apart, less than a third of the "
-      f"{fmt(margin * budget)} margin kept free for run-to-run variation, and the search needed no step down")
+      f"{fmt(margin * budget)} margin kept free for run-to-run variation; every rerun the search made peaked at "
+      f"most {fmt(max(rerun_peaks))}, under the {fmt(budget)} budget itself")
 small_rows = df[(df["pipeline"] == "in_memory") & (df["batch_size"] <= small_up_to)]
 small_fixed, small_slope, _ = fit_line(small_rows["batch_size"], small_rows["peak"])
 from_small = analysis.max_batch_for_budget(small_fixed, small_slope, budget, margin)
