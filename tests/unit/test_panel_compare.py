@@ -10,8 +10,10 @@ import html
 import re
 
 import pandas as pd
+import pytest
 
 from workbench.analysis.compare import load_comparison
+from workbench.errors import ConfigError
 from workbench.ui.compare_view import split_folders
 
 from ..helpers import make_panel, trial_processes
@@ -85,10 +87,11 @@ def test_a_bad_folder_among_several_is_one_line_and_nothing_is_lost(tmp_path):
     shown = wb.results.table.value
     assert status_text(wb) == f"opened {a}: 4 trial(s)"
 
-    typed = f"{b}, {missing}"
+    typed = f"{b}, {missing}"  # no folder of that whole name: read as two, one of them missing
     wb.compare_with.value = typed
     wb.open_button.click()
-    said = f"error: no results in {missing}: expected {missing / 'results.jsonl'} (run a sweep into it first)"
+    said = (f"error: compare with: there is no folder '{missing}' (the line '{typed}' names no folder, "
+            "so it was read as folders separated by commas): correct that path")
     assert status_text(wb) == said and "\n" not in said
     assert html.unescape(re.sub(r"<[^>]+>", "", wb.compare_message.value)) == said.removeprefix("error: ")
     assert wb.details.value == ""  # no traceback
@@ -147,6 +150,43 @@ def test_user_strings_in_the_comparison_are_escaped(tmp_path):
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
-def test_split_folders():
+def test_a_folder_whose_name_holds_a_comma_is_typed_on_its_own_line(tmp_path):
+    a = write_run(tmp_path / "laptop", "laptop", speed=10.0)
+    b = write_run(tmp_path / "server, rack 2", "server", speed=30.0)  # a real folder, named with a comma
+    c = write_run(tmp_path / "desk", "desk", speed=20.0)
+    wb = make_panel(tmp_path, out=str(a))
+    wb.compare_with.value = f"{b}\n{c}"
+    wb.open_button.click()
+    assert [r.path for r in wb.comparison.runs] == [str(a), str(b), str(c)]
+    assert [r.label for r in wb.comparison.runs] == ["laptop (laptop)", "server, rack 2 (server)", "desk (desk)"]
+    assert status_text(wb).startswith("opened 3 folders: 12 trial(s) on 3 machine(s)")
+    assert "server, rack 2 (server)" in wb.compare.summary.value
+
+    # Commas still separate folders on a line that names no folder whole.
+    wb.compare_with.value = f"{c}, {a}"
+    wb.open_button.click()
+    assert [r.path for r in wb.comparison.runs] == [str(a), str(c), str(a)]
+
+    # The comma folder misspelt: the line is read as two folders, and the missing one is named.
+    typo = tmp_path / "server, rack 3"
+    wb.compare_with.value = str(typo)
+    wb.open_button.click()
+    missing = str(tmp_path / "server")
+    said = (f"compare with: there is no folder '{missing}' (the line '{typo}' names no folder, "
+            "so it was read as folders separated by commas): correct that path")
+    assert status_text(wb) == f"error: {said}"
+    assert html.unescape(re.sub(r"<[^>]+>", "", wb.compare_message.value)) == said
+    assert [r.path for r in wb.comparison.runs] == [str(a), str(c), str(a)]  # what was shown stays
+
+
+def test_split_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b", "c", "d, e", "d"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
     assert split_folders("runs/a\n runs/b ,runs/c\n\n,") == ["runs/a", "runs/b", "runs/c"]
+    # a whole line naming a folder wins over its commas (runs/d exists too)
+    assert split_folders(" runs/d, e \nruns/a,runs/d") == ["runs/d, e", "runs/a", "runs/d"]
+    assert split_folders("runs/nowhere\n") == ["runs/nowhere"]  # no comma: the loader names what is missing
     assert split_folders("  ") == []
+    with pytest.raises(ConfigError, match=r"^compare with: there is no folder 'runs/x' \(the line 'runs/a, runs/x'"):
+        split_folders("runs/b\nruns/a, runs/x")

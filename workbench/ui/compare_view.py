@@ -5,16 +5,22 @@
 and ``machine`` columns, refused when the runs share no finished setting) and shows the runs
 and their machines, the sweep settings that differ, the settings every run measured side by
 side, the comparison page's two plots (one colour per run) and every trial. Its own small view,
-beside :class:`~workbench.ui.results_view.ResultsView`, so neither branches on a mode.
+beside :class:`~workbench.ui.results_view.ResultsView`, so neither branches on a mode; it owns
+the *compare with* box and the one-line message beside it.
 """
 
 from __future__ import annotations
 
-import re
+import html
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
 
 import ipywidgets as W
 
-from workbench.analysis.compare import Comparison
+from workbench.analysis.compare import Comparison, load_comparison
+from workbench.errors import ConfigError, WorkbenchError
 from workbench.render.columns import PANEL
 from workbench.render.compare_report import (
     PLOTS,
@@ -26,10 +32,28 @@ from workbench.render.compare_report import (
 from workbench.render.figures import PANEL_DPI, PANEL_SIZE, figure_png
 from workbench.render.templating import render
 
+T = TypeVar("T")
+
 
 def split_folders(text: str) -> list[str]:
-    """The folders typed into *compare with*: one per line or separated by commas, blanks dropped."""
-    return [part.strip() for part in re.split(r"[,\n]", text) if part.strip()]
+    """The folders typed into *compare with*: one per line, or several on a line separated by
+    commas; blanks dropped. A line that names an existing folder is kept whole, so a folder
+    whose name holds a comma can be typed on a line of its own. A line split at its commas must
+    name existing folders: otherwise a :class:`ConfigError` names the one missing (one line)."""
+    folders: list[str] = []
+    for line in (raw.strip() for raw in text.splitlines()):
+        if not line:
+            continue
+        if "," not in line or Path(line).is_dir():
+            folders.append(line)  # a missing folder without a comma: the loader says which, and why
+            continue
+        parts = [part.strip() for part in line.split(",") if part.strip()]
+        for part in parts:
+            if not Path(part).is_dir():
+                raise ConfigError(f"compare with: there is no folder {part!r} (the line {line!r} names no folder, "
+                                  "so it was read as folders separated by commas): correct that path")
+        folders += parts
+    return folders
 
 
 def comparison_html(cmp: Comparison) -> str:
@@ -52,6 +76,39 @@ class CompareView:
         box = W.Box(list(self.plots.values()), layout=W.Layout(flex_flow="row wrap"))
         self.widget = W.VBox([box, self.summary], layout=W.Layout(display="none"))
         self.comparison: Comparison | None = None
+        self.folders = W.Textarea(placeholder="other results folders, one per line: Open results shows "
+                                              "them beside the results folder", description="compare with",
+                                  rows=2, style={"description_width": "90px"}, layout=W.Layout(width="420px"))
+        self.message = W.HTML()
+        self.folders.add_class("wb-compare-with")
+        self.message.add_class("wb-compare-message")
+
+    def others(self) -> list[str]:
+        """The folders under *compare with* (see :func:`split_folders`); a typing mistake is also
+        shown beside the box."""
+        return self._said(lambda: split_folders(self.folders.value))
+
+    def load(self, folders: Sequence[str | os.PathLike[str]]) -> Comparison:
+        """Load the folders with the CLI's loader (:func:`load_comparison`); a bad folder, or runs
+        that share no finished setting, raises and is shown beside the box (nothing is drawn)."""
+
+        def compare() -> Comparison:
+            if len(folders) < 2:
+                raise WorkbenchError("comparing needs the results folder and one or more folders under "
+                                     "'compare with': fill in the results folder")
+            return load_comparison(folders)
+
+        return self._said(compare)
+
+    def _said(self, action: Callable[[], T]) -> T:
+        """``action()``; its one-line error is shown beside the box too (and raised)."""
+        try:
+            result = action()
+        except WorkbenchError as exc:
+            self.message.value = f"<span class='wb-error' style='color:#b00020'>{html.escape(str(exc))}</span>"
+            raise
+        self.message.value = ""
+        return result
 
     def show(self, cmp: Comparison) -> None:
         """Draw a comparison: the plots the comparison page draws, at the panel's size, and the tables."""

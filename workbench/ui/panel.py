@@ -26,7 +26,7 @@ from workbench.engine.sweep_sizes import plan_sizes
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.plan import expand
 from workbench.results import ResultStore, environment, load_results
-from workbench.ui.compare_view import CompareView, split_folders
+from workbench.ui.compare_view import CompareView
 from workbench.ui.form import AUTO_SIZES_SKIP, SweepForm
 from workbench.ui.jobs import JobRunner, set_status
 from workbench.ui.results_view import ResultsView
@@ -71,10 +71,7 @@ class Workbench:
         self.cancel_button = W.Button(description="Cancel", button_style="warning", icon="stop", disabled=True)
         self.open_button = W.Button(description="Open results", tooltip="show the results folder's plots and table",
                                     icon="folder-open")
-        self.compare_with = W.Textarea(placeholder="other results folders, one per line: Open results shows "
-                                                   "them beside the results folder", description="compare with",
-                                       rows=2, style={"description_width": "90px"}, layout=W.Layout(width="420px"))
-        self.compare_message = W.HTML()
+        self.compare_with, self.compare_message = self.compare.folders, self.compare.message
         self.report_button = W.Button(description="Export HTML report", icon="file-code-o", disabled=True)
         self.csv_button = W.Button(description="Export CSV", icon="table", disabled=True)
         self.script_button = W.Button(description="Export job script", icon="terminal", disabled=True,
@@ -86,8 +83,7 @@ class Workbench:
         self.links = W.HTML()
         for name, widget in (("run", self.run_button), ("search", self.search_button),
                              ("cancel", self.cancel_button), ("open", self.open_button),
-                             ("compare-with", self.compare_with), ("compare-message", self.compare_message),
-                             ("report", self.report_button), ("csv", self.csv_button),
+                             ("report", self.report_button), ("csv", self.csv_button), ("script", self.script_button),
                              ("status", self.status), ("progress", self.progress), ("links", self.links),
                              ("objective", self.objective), ("margin", self.margin), ("max-batch", self.max_batch),
                              ("strategy", self.strategy), ("title", self.title), ("plan", self.plan)):
@@ -262,8 +258,7 @@ class Workbench:
             self.form.out.value = str(paths[0])
             self.compare_with.value = "\n".join(map(str, paths[1:]))
         out = self.form.out.value.strip()
-        others = split_folders(self.compare_with.value)
-        self.compare_message.value = ""
+        others = self.compare.others()  # a folder that is not there: one line beside the box
         if others:
             self.open_comparison([out, *others] if out else others)
             return
@@ -279,15 +274,7 @@ class Workbench:
         """Load several results folders with the CLI's loader and show them side by side. A bad
         folder, or runs that share no finished setting, is one line next to *compare with*, and
         what was shown stays."""
-        try:
-            if len(folders) < 2:
-                raise WorkbenchError("comparing needs the results folder and one or more folders under "
-                                     "'compare with': fill in the results folder")
-            cmp = load_comparison(folders)
-        except WorkbenchError as exc:
-            self.compare_message.value = f"<span class='wb-error' style='color:#b00020'>{html.escape(str(exc))}</span>"
-            raise
-        self.compare_message.value = ""
+        cmp = self.compare.load(folders)
         self.show_comparison(cmp)
         machines = cmp.df["machine"].nunique()
         differ = f"; {len(cmp.differences)} sweep setting(s) differ (listed below)" if cmp.differences else ""
