@@ -8,7 +8,7 @@ from dataclasses import replace
 from workbench.backends import check_installed, tensorflow_installed
 from workbench.config import DataSpec, SweepConfig, TrialConfig
 from workbench.engine.preflight import check_image_counts, is_saved_model
-from workbench.engine.sweep_sizes import plan_sizes, size_trials
+from workbench.engine.sweep_sizes import SizePlan, plan_sizes, size_trials
 from workbench.errors import ConfigError
 from workbench.types import STREAMING, DataKind
 
@@ -59,23 +59,10 @@ def datasets(sweep: SweepConfig) -> list[DataSpec]:
     return [replace(sweep.data, count=k) for k in sorted(sweep.images)]
 
 
-def expand(sweep: SweepConfig) -> list[TrialConfig]:
-    """The cartesian product of the sweep's axes, ordered dataset size, backend, precision,
-    pipeline, batch size (one backend's trials together: each has its own warm fork server).
-
-    Smaller datasets run first (they are quicker and give the whole picture soonest; the
-    largest, likeliest to run out of memory, come last). Batch sizes run from small to large
-    within each series, so the curve grows in order and the first failure marks where memory
-    runs out. Every trial is checked before any runs.
-
-    With ``sweep.repeat`` R above 1 the whole list runs R times over, interleaved (every setting
-    once, then every setting again), each run of a setting with its own ``repeat`` index and so
-    its own key: a slow minute of the machine lands on different settings, not on one.
-
-    When the sweep's target is above the one dataset size it measures, the trials that measure
-    how memory grows with the number of images come first, once each
-    (:func:`workbench.engine.sweep_sizes.plan_sizes`; ``auto_sizes=False`` leaves them out).
-    """
+def checked_trials(sweep: SweepConfig) -> list[TrialConfig]:
+    """The sweep's own settings, once each, in :func:`expand`'s order, every one checked
+    (:func:`check_applicable`): what validating a sweep needs, without the trials
+    :func:`expand` adds for the N term (counting those reads the data)."""
     trials = [
         TrialConfig(
             model=sweep.model,
@@ -93,5 +80,29 @@ def expand(sweep: SweepConfig) -> list[TrialConfig]:
     ]
     for trial in trials:
         check_applicable(trial)
-    added = size_trials(sweep, plan_sizes(sweep))  # the same settings as trials checked above, smaller data
+    return trials
+
+
+def expand(sweep: SweepConfig, size_plan: SizePlan | None = None) -> list[TrialConfig]:
+    """The cartesian product of the sweep's axes, ordered dataset size, backend, precision,
+    pipeline, batch size (one backend's trials together: each has its own warm fork server).
+
+    Smaller datasets run first (they are quicker and give the whole picture soonest; the
+    largest, likeliest to run out of memory, come last). Batch sizes run from small to large
+    within each series, so the curve grows in order and the first failure marks where memory
+    runs out. Every trial is checked before any runs.
+
+    With ``sweep.repeat`` R above 1 the whole list runs R times over, interleaved (every setting
+    once, then every setting again), each run of a setting with its own ``repeat`` index and so
+    its own key: a slow minute of the machine lands on different settings, not on one.
+
+    When the sweep's target is above the one dataset size it measures, the trials that measure
+    how memory grows with the number of images come first, once each
+    (:func:`workbench.engine.sweep_sizes.plan_sizes`; ``auto_sizes=False`` leaves them out).
+    ``size_plan`` is that plan where the caller already made it for this sweep (it reads the
+    data to count it: a folder scan); None makes it here.
+    """
+    trials = checked_trials(sweep)
+    plan = plan_sizes(sweep) if size_plan is None else size_plan
+    added = size_trials(sweep, plan)  # the same settings as trials checked above, smaller data
     return added + [replace(trial, repeat=r) if r else trial for r in range(sweep.repeat) for trial in trials]

@@ -231,3 +231,87 @@ def test_the_data_is_read_once_for_both_the_target_and_the_sample(tmp_path, monk
     reads.clear()
     plan = plan_sizes(replace(s, images=(1000,), target_images=8000))  # both given: nothing to read
     assert (plan.sizes, plan.trials, reads) == ((250, 500), 2, [])
+
+
+def image_folder(root, n: int):
+    """``n`` small real PNGs in ``root``."""
+    from PIL import Image
+
+    root.mkdir()
+    for i in range(n):
+        Image.new("RGB", (8, 8), (i * 4, 0, 0)).save(root / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture
+def counted_reads(monkeypatch):
+    """Each count of the data the size plan makes (the real one, so the plan is the real one);
+    trials are stood in for (they would need TensorFlow) and their settings listed."""
+    import workbench.engine.runner as runner
+    import workbench.engine.sweep_sizes as sweep_sizes
+
+    counts: list[int | None] = []
+    ran: list[tuple[int | None, int]] = []
+    real = sweep_sizes.data_count
+
+    def counted(data):
+        counts.append(real(data))
+        return counts[-1]
+
+    def fake_trial(cfg, *, cancel=None, launcher=None, **_):  # a result with numbers, no process
+        result = TrialResult.for_trial(cfg)
+        result.status, result.images = Status.OK, cfg.data.count
+        result.host_peak_bytes = float(100 * MIB + cfg.data.count * 4000 + cfg.batch_size * 50_000)
+        result.throughput_ips = 100.0 * cfg.batch_size
+        ran.append((cfg.data.count, cfg.batch_size))
+        return result
+
+    monkeypatch.setattr(sweep_sizes, "data_count", counted)
+    monkeypatch.setattr(runner, "run_trial", fake_trial)
+    return counts, ran
+
+
+def test_one_cli_sweep_reads_the_data_for_its_size_plan_once(tmp_path, counted_reads, capsys):
+    """The size plan counts the data (a folder scan: minutes for a million images); one sweep
+    makes it once and hands it to the announce line, the trial list and the results header.
+    The CLI, the runner, the plan and the folder scan are real; the trials are stood in for."""
+    from workbench.cli import main
+    from workbench.results import load_results
+
+    folder = image_folder(tmp_path / "images", 64)
+    counts, ran = counted_reads
+    out = tmp_path / "out"
+    code = main(["sweep", "--model", "tiny", "--data", str(folder), "--images", "32", "--batch-sizes", "4,16",
+                 "--pipelines", "stream", "--precisions", "float32", "--out", str(out)])
+    said = capsys.readouterr().out
+    assert code == 0 and counts == [64]  # one scan of the folder for the whole sweep
+    # ... and that one plan is what every part used: the line said, the trials run, the header kept.
+    assert ("measuring also at 8 and 16 images so that memory at 64 images can be predicted: +2 trials "
+            "(batch 4 at each size, for 1 pipeline x precision series; --no-auto-sizes to skip)") in said
+    assert ran == [(8, 4), (16, 4), (32, 4), (32, 16)]
+    added = load_results(out).attrs["sweep"]["added_sizes"]
+    assert added == {"sizes": [8, 16], "batch_size": 4, "trials": 2, "sample_images": 32, "target_images": 64}
+    # A caller that passes no plan still gets one made for it, from the same one read.
+    counts.clear()
+    assert sweep_header(SweepConfig(TINY, DataSpec("folder", path=str(folder)), images=(32,),
+                                    batch_sizes=(4, 16)))["added_sizes"]["sizes"] == [8, 16]
+    assert counts == [64]
+
+
+def test_the_panel_reads_the_data_for_its_size_plan_once_per_change_and_per_run(tmp_path, counted_reads):
+    """The panel's plan line (remade at each change of the form) and its **Run sweep** each
+    count the data once."""
+    import threading
+
+    from workbench.ui.runs import sweep_body
+
+    folder = image_folder(tmp_path / "images", 64)
+    counts, ran = counted_reads
+    panel = make_panel(tmp_path, data=str(folder), images="32", batch_sizes="4,16", pipelines="stream")
+    counts.clear()
+    panel.form.batch_list.value = "4,8"  # one change: validated, counted and said
+    assert counts == [64] and "+2 trials (batch 8 at each size" in panel.plan.value
+    counts.clear()
+    sweep_body(panel, panel.config(), str(tmp_path / "runs"))(threading.Event())
+    assert counts == [64] and ran == [(8, 8), (16, 8), (32, 4), (32, 8)]
+    assert "2 of them at 8 and 16 images, added to measure how memory grows" in panel.status.value

@@ -32,17 +32,19 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.engine.sweep_sizes import plan_sizes
     from workbench.plan import expand
     from workbench.render.report import write_report
 
     sweep = sweep_config(args)  # validates everything before any trial starts
-    expand(sweep)  # ... and every trial (dataset sizes included) before the demo model is trained
+    plan = plan_sizes(sweep)  # made once for the whole run: making it reads the data
+    expand(sweep, plan)  # ... and every trial (dataset sizes included) before the demo model is trained
     print(f"demo sweep: {sweep.model.label} | {sweep.data.label} | pipelines {', '.join(sweep.pipelines)} | "
           f"precisions {', '.join(sweep.precisions)} | batch sizes {', '.join(map(str, sweep.batch_sizes))}",
           flush=True)
     _prepare(sweep)
     t0 = time.monotonic()
-    run_sweep_with_progress(sweep, args.out)
+    run_sweep_with_progress(sweep, args.out, size_plan=plan)
     print_target_answer(sweep, args.out)
     budget, note = sweep.budget.host_bytes, None
     if not budget:

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from workbench.config import SweepConfig, format_bytes
 from workbench.engine.executors import Executor
 from workbench.engine.runner import TrialEvent, run_sweep
-from workbench.engine.sweep_sizes import plan_sizes
+from workbench.engine.sweep_sizes import SizePlan, plan_sizes
 from workbench.engine.targets import resolve_target
 from workbench.plan import expand
 from workbench.render.table import results_table
@@ -21,11 +21,16 @@ from workbench.results import load_results
 
 
 def run_sweep_with_progress(sweep: SweepConfig, out: str | os.PathLike[str], *, retry_failed: bool = False,
-                            allow_other_machine: bool = False, executor: Executor | None = None) -> None:
+                            allow_other_machine: bool = False, executor: Executor | None = None,
+                            size_plan: SizePlan | None = None) -> None:
     """Run ``sweep`` into ``out`` with a progress bar (failed trials are written under it as they
-    end), then print the results table and where the results are."""
-    total = len(expand(sweep))
-    added = plan_sizes(sweep).announce()  # the sizes added to measure the N term, said before they run
+    end), then print the results table and where the results are. ``size_plan``: the sweep's
+    :func:`~workbench.engine.sweep_sizes.plan_sizes` where the caller already made it."""
+    # Made once and handed on (the count, the line below, the runner's trials and header): making
+    # it reads the data, and a large folder's scan is worth doing once per sweep.
+    plan = plan_sizes(sweep) if size_plan is None else size_plan
+    total = len(expand(sweep, plan))
+    added = plan.announce()  # the sizes added to measure the N term, said before they run
     if added:
         print(added, flush=True)
     bars: list[tqdm] = []  # made at the first trial: an input refused before that prints its line alone
@@ -45,7 +50,7 @@ def run_sweep_with_progress(sweep: SweepConfig, out: str | os.PathLike[str], *, 
 
     try:
         run_sweep(sweep, out, progress=progress, retry_failed=retry_failed,
-                  allow_other_machine=allow_other_machine, executor=executor)
+                  allow_other_machine=allow_other_machine, executor=executor, size_plan=plan)
     finally:
         for bar in bars:
             bar.close()

@@ -33,7 +33,7 @@ from workbench.engine.launcher import (
     wait_or_kill,
 )
 from workbench.engine.lock import folder_lock
-from workbench.engine.sweep_sizes import plan_sizes
+from workbench.engine.sweep_sizes import SizePlan, plan_sizes
 from workbench.errors import WorkbenchError
 from workbench.plan import expand
 from workbench.results import ResultStore, Status, TrialResult
@@ -225,6 +225,7 @@ def run_sweep(
     launcher: Launcher | None = None,
     allow_other_machine: bool = False,
     executor: Executor | None = None,
+    size_plan: SizePlan | None = None,
 ) -> list[TrialResult]:
     """Run every trial of ``sweep`` not already in ``out_dir``; return the results of all of them.
 
@@ -236,8 +237,11 @@ def run_sweep(
     ``executor`` says where trials run (default: this machine, one at a time, through
     ``launcher``; :class:`workbench.engine.ray_executor.RayExecutor` fans them out over a Ray
     cluster); results come back in the order trials finish and are returned in sweep order.
+    ``size_plan``: :func:`~workbench.engine.sweep_sizes.plan_sizes` of ``sweep`` where the caller
+    already made it (to say it before the sweep); None makes it here, once for the whole sweep.
     """
-    trials = expand(sweep)  # validates every trial before any runs
+    plan = plan_sizes(sweep) if size_plan is None else size_plan  # reads the data once: a folder is scanned
+    trials = expand(sweep, plan)  # validates every trial before any runs
     from workbench.engine.baseline import check_host_budget
     from workbench.engine.preflight import check_out_dir
     from workbench.engine.prepare import prepare
@@ -247,20 +251,21 @@ def run_sweep(
     check_host_budget(sweep.budget.host_bytes, backends=sweep.backends)  # not below what the runtime alone holds
     with folder_lock(out_dir):
         return _run_trials(trials, sweep, ResultStore(out_dir), progress, cancel, retry_failed,
-                           executor or LocalExecutor(launcher), allow_other_machine)
+                           executor or LocalExecutor(launcher), allow_other_machine, plan)
 
 
-def sweep_header(sweep: SweepConfig) -> dict[str, Any]:
+def sweep_header(sweep: SweepConfig, size_plan: SizePlan | None = None) -> dict[str, Any]:
     """The sweep as the results header records it: its config, and the dataset sizes it added
-    by itself to measure the N term (``added_sizes``, where it did), which the answers cite."""
-    plan = plan_sizes(sweep)
+    by itself to measure the N term (``added_sizes``, where it did), which the answers cite.
+    ``size_plan``: that plan where the caller already made it; None makes it here."""
+    plan = plan_sizes(sweep) if size_plan is None else size_plan
     return {**sweep.to_dict(), **({"added_sizes": plan.to_dict()} if plan.sizes else {})}
 
 
 def _run_trials(trials: list[TrialConfig], sweep: SweepConfig, store: ResultStore, progress: Progress | None,
                 cancel: threading.Event | None, retry_failed: bool, executor: Executor,
-                allow_other_machine: bool) -> list[TrialResult]:
-    store.ensure_header(sweep_header(sweep), allow_other_machine=allow_other_machine)
+                allow_other_machine: bool, plan: SizePlan) -> list[TrialResult]:
+    store.ensure_header(sweep_header(sweep, plan), allow_other_machine=allow_other_machine)
     previous = {r.key: r for r in store.results(machine=store.machine)}  # never another machine's
     results: dict[int, TrialResult] = {}
 

@@ -24,7 +24,7 @@ from workbench.config import (
     parse_name_list,
 )
 from workbench.errors import ConfigError
-from workbench.plan import expand
+from workbench.plan import checked_trials
 
 if TYPE_CHECKING:
     from workbench.ui.form import SweepForm
@@ -75,7 +75,7 @@ def check_sweep(form: SweepForm) -> tuple[SweepConfig | None, dict[str, str]]:
                             budget=form.budget(), timing=parts["timing"], images=parts["images"],
                             target_images=parts["target_images"], backends=parts["backends"],
                             auto_sizes=bool(form.auto_sizes.value))
-        expand(sweep)  # settings that cannot go together (stream needs data on disk)
+        checked_trials(sweep)  # settings that cannot go together (stream needs data on disk)
     except ConfigError as exc:
         text = str(exc)
         group = ("backends" if "backend" in text else "pipelines" if "pipeline" in text

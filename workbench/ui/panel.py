@@ -133,10 +133,11 @@ class Workbench:
         self._sweep, self._errors = self.form.validate()
         self.form.show_errors(self._errors, self._notes())
         if self._sweep is not None:
-            n = len(expand(self._sweep))
             s = self._sweep
+            plan = plan_sizes(s)  # once per change: making it reads the data (a folder is scanned)
+            n = len(expand(s, plan))
             on = f"{len(s.backends)} backends × " if len(s.backends) > 1 else ""
-            added = plan_sizes(s).announce(AUTO_SIZES_SKIP)  # the sizes the sweep adds to measure the N term
+            added = plan.announce(AUTO_SIZES_SKIP)  # the sizes the sweep adds to measure the N term
             self.plan.value = (f"<i>{n} trial{'s' * (n != 1)}: {on}{len(s.pipelines)} pipeline(s) × "
                                f"{len(s.precisions)} precision(s) × batch sizes {', '.join(map(str, s.batch_sizes))}"
                                + (f"; {html.escape(added)}" if added else "") + "</i>")

@@ -41,10 +41,10 @@ def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: 
     """The sweep behind **Run sweep**: run, and after each trial re-draw the results."""
 
     def body(cancel: threading.Event) -> None:
-        total = len(expand(sweep))
+        plan = plan_sizes(sweep)  # the sizes added to measure the N term: made once, handed to the runner
+        total = len(expand(sweep, plan))
         tally = Tally(total)
         panel.progress.max, panel.progress.value, panel.progress.bar_style = total, 0, ""
-        plan = plan_sizes(sweep)  # the sizes added to measure the N term, said before they run
         added = plan.announce(AUTO_SIZES_SKIP)
         set_status(panel.status, f"starting {total} trial(s) into {out}{first_use_note(sweep)}"
                                  + (f"; {added}" if added else ""))
@@ -70,7 +70,8 @@ def sweep_body(panel: Workbench, sweep: SweepConfig, out: str, *, retry_failed: 
             return f"{tally.current} · {tally.done} of {total} done · {tally.time_left()}"
 
         with ticking(panel.status, status_text):
-            run_sweep(sweep, out, progress=progress, cancel=cancel, retry_failed=retry_failed, executor=executor)
+            run_sweep(sweep, out, progress=progress, cancel=cancel, retry_failed=retry_failed, executor=executor,
+                      size_plan=plan)
         panel.show_results(out)
         summary = (f"{tally.done} of {total} trials ({tally.failed} failed, {tally.skipped} already done) "
                    f"in {tally.elapsed()}; results in {out}" + (f"; {plan.summary()}" if plan.sizes else ""))
