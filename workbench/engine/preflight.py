@@ -19,6 +19,9 @@ from typing import Any
 import numpy as np
 
 from workbench.config import DataSpec, ModelSpec, user_path
+from workbench.engine.folders import FOLDER_SAMPLE as FOLDER_SAMPLE
+from workbench.engine.folders import IMAGE_SUFFIXES as IMAGE_SUFFIXES
+from workbench.engine.folders import folder_listing, scan
 from workbench.errors import ConfigError
 
 UNSAFE_HINT = (
@@ -161,22 +164,7 @@ def npy_info(path: Path) -> NpyInfo:
 
 
 IMAGE_CHANNELS = (1, 3, 4)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 DECODABLE_FORMATS = ("JPEG", "MPO", "PNG")  # MPO: the JPEG variant many cameras write
-
-
-def scan(root: Path) -> tuple[list[Path], list[str]]:
-    """Image files under ``root`` in sorted order, and the class names (empty: flat folder)."""
-    files: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        files.extend(
-            Path(dirpath) / f for f in sorted(filenames)
-            if not f.startswith(".") and f.lower().endswith(IMAGE_SUFFIXES)
-        )
-    top_level = [f for f in files if f.parent == root]
-    classes = [] if top_level or not files else sorted({f.relative_to(root).parts[0] for f in files})
-    return files, classes
 
 
 def check_image(path: Path) -> str | None:
@@ -196,15 +184,16 @@ def check_image(path: Path) -> str | None:
 
 def available_images(data: DataSpec) -> int | None:
     """How many images the data holds, read without TensorFlow: a ``.npy`` header, a folder
-    scan (image files by name; corrupt ones are skipped later, in the trial), the demo set's
+    scan (image files by name; corrupt ones are skipped later, in the trial; listed once while
+    the folder is unchanged: :func:`~workbench.engine.folders.folder_listing`), the demo set's
     known size. None for synthetic data, which makes as many as asked for."""
     if data.kind == "npy":
         return npy_info(Path(data.path or "")).count
     if data.kind == "folder":
-        files, _ = scan(Path(data.path or "").expanduser())
-        if not files:
+        count = folder_listing(Path(data.path or "").expanduser()).count
+        if not count:
             raise ConfigError(f"image folder {data.path!r} has no .jpg/.jpeg/.png files")
-        return len(files)
+        return count
     if data.kind == "demo":
         from workbench.demo_assets import IMAGES
 
@@ -236,26 +225,26 @@ def check_data_spec(data: DataSpec) -> None:
     available_images(data)
     check_image_counts(data)
     if data.kind == "folder":
-        check_some_readable(scan(Path(data.path or "").expanduser())[0], str(data.path))
+        check_some_readable(Path(data.path or "").expanduser(), str(data.path))
 
 
-FOLDER_SAMPLE = 8  # images decoded before the first trial (all of them only if these all fail)
-
-
-def check_some_readable(files: list[Path], label: str) -> None:
+def check_some_readable(root: Path, label: str) -> None:
     """Refuse a folder none of whose images Pillow can decode (a trial would find nothing to
     predict). A few files spread over the folder are decoded first; only when every one of
     those fails are the others tried, stopping at the first good one."""
-    step = max(len(files) // FOLDER_SAMPLE, 1)
-    sample = files[::step][:FOLDER_SAMPLE]
+    listing = folder_listing(root)
+    sample = listing.sample
     reasons = [check_image(f) for f in sample]
     if any(r is None for r in reasons):
         return
-    picked = set(sample)
-    for f in files:
-        if f not in picked and check_image(f) is None:
-            return
-    raise ConfigError(f"image folder {label!r}: none of its {len(files)} image file(s) can be decoded "
+    if listing.count > len(sample):
+        # Listed again, whole: only a folder whose spread sample is all broken gets here, and
+        # the listing kept holds the sample, not the million paths.
+        picked = set(sample)
+        for f in scan(root)[0]:
+            if f not in picked and check_image(f) is None:
+                return
+    raise ConfigError(f"image folder {label!r}: none of its {listing.count} image file(s) can be decoded "
                       f"(e.g. {sample[0].name}: {reasons[0]}); give a folder of readable JPEG or PNG images")
 
 

@@ -84,10 +84,11 @@ def _data_settings(data: DataSpec) -> dict[str, Any]:
 def data_count(data: DataSpec) -> int:
     """How many images the job will read (a folder: its image files, before any is found broken)."""
     from workbench import demo_assets
-    from workbench.engine.preflight import npy_info, scan
+    from workbench.engine.folders import folder_listing
+    from workbench.engine.preflight import npy_info
 
     if data.kind == "folder":
-        total = len(scan(Path(data.path or "").expanduser())[0])
+        total = folder_listing(Path(data.path or "").expanduser()).count
     else:
         path = demo_assets.paths()["images"] if data.kind == "demo" else Path(data.path or "").expanduser()
         total = npy_info(path).count

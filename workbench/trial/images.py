@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from workbench.engine.preflight import check_image, scan
+from workbench.engine.folders import scan
+from workbench.engine.preflight import check_image
 from workbench.errors import ConfigError
 from workbench.trial.sources import PREFETCH_BATCHES, Source
 

@@ -37,7 +37,8 @@ ModelFile = SimpleNamespace  # the copied loaders take a spec; they read only it
 
 
 # @@COPIED-BEGIN@@ the workbench's own code, copied in by `workbench script`
-from workbench.engine.preflight import IMAGE_SUFFIXES, UNSAFE_HINT, scan  # noqa: E402, F401
+from workbench.engine.folders import IMAGE_SUFFIXES, scan  # noqa: E402, F401
+from workbench.engine.preflight import UNSAFE_HINT  # noqa: E402, F401
 from workbench.specs import APPLICATIONS  # noqa: E402, F401
 from workbench.trial.models import (  # noqa: E402, F401
     _adapt,
