@@ -21,9 +21,10 @@ The summary gives, per variant, the growth of RSS per call over the first and th
 of the calls, the outputs' own share (batch x bytes per output row), and how much free memory
 the heap held. One call of batch 64 is 64 images, so 1,000 calls are a 64,000-image job.
 
-Run: ``python bench/bench_loop_growth.py`` (MobileNetV2 at 32 px, batch 64, 400 calls: a few
-minutes on 2 shared cores); ``--calls 1000 --variants predict,on_batch`` for a 64,000-image
-job; ``--model tiny`` for a quicker look. Memory figures do not depend on other load.
+Run: ``python bench/bench_loop_growth.py`` (MobileNetV2 at 32 px, batch 64, 400 calls, six
+variants: about 5 minutes on 2 shared cores); ``--calls 1000 --every 50`` for a 64,000-image job
+(the figures in docs/inputs.md, about 10 minutes); ``--calls 100 --variants predict,on_batch``
+for a quick look. Memory figures do not depend on other load.
 """
 
 from __future__ import annotations

@@ -26,12 +26,12 @@ must hold; ``min_batch``/``max_batch`` report the range it was fitted over, and 
 The N term has a floor where a pipeline provably keeps something for every image until its
 pass ends (:data:`KEPT_PER_IMAGE`: the float32 array an in-memory pipeline loads, the outputs
 collected). Measured at small N the slope can fall below it: the first outputs land in memory
-the heap already held free (glibc's free pool after the warm-up, 15-20 MiB here) and below the
-warm-up's own peak, so ``batch_loop`` grew 2.9 kB an image above its array from 1,000 to 4,000
-images at batch 64 (and nothing at batch 32) but 4.1 kB from 16,000 to 64,000, its outputs
-being 4.0 kB (docs/inputs.md). A fitted term below the floor is raised to it, with the fixed
-part set so that no measured peak is above the line, and the note says so: the prediction at
-a far target is then not short by the outputs the sample hid.
+the process already held after the warm-up (glibc kept 15-20 MiB free in its heap here), so
+``batch_loop`` grew 3-3.4 kB an image above its array from 1,000 to 4,000 images at batch 64
+(and nothing at batch 32) but 4.1-4.2 kB from 16,000 to 64,000, its outputs being 4.0 kB
+(docs/inputs.md). A fitted term below the floor is raised to it, with the fixed part set so
+that no measured peak is above the line, and the note says so: the prediction at a far
+target is then not short by the outputs the sample hid.
 
 Pure functions over a results DataFrame (no TensorFlow, no I/O).
 """
