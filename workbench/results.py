@@ -117,6 +117,10 @@ class TrialResult:
     host_rss_per_pass_bytes: list[float] = field(default_factory=list)  # VmRSS after each timed pass
     host_creep_bytes_per_pass: float = NAN  # least-squares growth per pass after the first (3+ passes)
     host_creeping: bool | None = None  # grew > 1 % of the peak per pass over 5+ passes (None: fewer)
+    # What a pipeline provably keeps for each image of the dataset: the float32 array the
+    # in-memory pipelines load, and the model's outputs (the memory model's floor on its N term).
+    input_bytes_per_image: float = NAN
+    output_bytes_per_image: float = NAN
     gpu_peak_bytes: float = NAN  # TF allocator peak over warm-up + the first pass
     gpu_peak_all_bytes: float = NAN  # ... over warm-up + every timed pass
     gpu_device_peak_bytes: float = NAN  # NVML: memory the device gave this process (incl. CUDA context)

@@ -118,6 +118,8 @@ def recommend_at(df: pd.DataFrame, target: int, *, host_budget_bytes: int | None
     notes = [entry["reach"]] if entry and not entry["why"] else []
     if entry and host_budget_bytes:
         notes.append(max_batch_line(entry, target, margin))
+    elif entry and entry.get("caveat"):
+        notes.append(entry["caveat"])
     notes += _over(settings, target, margin, budgeted)
     notes += [w for w in why if entry is None or w != entry["why"]] + ([entry["why"]] if entry and entry["why"] else [])
     agreement = row.get("top1_agreement")

@@ -23,6 +23,16 @@ sizes (:mod:`.line_fit`); trials below that range measured at several dataset si
 inform the N term. The budget edge is where the large batches live, so that is where the line
 must hold; ``min_batch``/``max_batch`` report the range it was fitted over, and the note says why.
 
+The N term has a floor where a pipeline provably keeps something for every image until its
+pass ends (:data:`KEPT_PER_IMAGE`: the float32 array an in-memory pipeline loads, the outputs
+collected). Measured at small N the slope can fall below it: the first outputs land in memory
+the process already held after the warm-up (glibc kept 15-20 MiB free in its heap here), so
+``batch_loop`` grew 3-3.4 kB an image above its array from 1,000 to 4,000 images at batch 64
+(and nothing at batch 32) but 4.1-4.2 kB from 16,000 to 64,000, its outputs being 4.0 kB
+(docs/inputs.md). A fitted term below the floor is raised to it, with the fixed part set so
+that no measured peak is above the line, and the note says so: the prediction at a far
+target is then not short by the outputs the sample hid.
+
 Pure functions over a results DataFrame (no TensorFlow, no I/O).
 """
 
@@ -59,6 +69,58 @@ MODEL_COLUMNS = [
     "fixed_bytes", "per_image_bytes", "per_dataset_image_bytes", "r2", "n_points",
     "min_batch", "max_batch", "min_images", "max_images", "max_residual_bytes", "note",
 ]
+
+
+# Copies each pipeline holds in host memory of every image until its pass ends, whatever the
+# device: (of the float32 input array, of the outputs). Lower bounds: model.predict also
+# concatenates (a second copy of the outputs on the CPU), and Keras may copy the array.
+KEPT_PER_IMAGE = {"batch_loop": (1, 1), "in_memory": (1, 1), "stream": (0, 1)}
+
+
+def kept_per_image(part: pd.DataFrame) -> float:
+    """The bytes a group's pipeline provably keeps for each image of the dataset (the floor of
+    its N term): NaN for a pipeline that keeps nothing, or where the trials did not record
+    their input and output sizes (results from before they did)."""
+    if part.empty or "pipeline" not in part:
+        return math.nan
+    copies = KEPT_PER_IMAGE.get(str(part["pipeline"].iloc[0]))
+    if copies is None:
+        return math.nan
+    total = 0.0
+    for column, count in zip(("input_bytes_per_image", "output_bytes_per_image"), copies, strict=True):
+        if count:
+            value = float(pd.to_numeric(part[column], errors="coerce").median()) if column in part else math.nan
+            if not math.isfinite(value):
+                return math.nan
+            total += count * value
+    return total
+
+
+def _floored(fit: Fit, part: pd.DataFrame, used: pd.DataFrame, host: bool) -> tuple[Fit, list[str]]:
+    """``fit`` with its N term raised to what the pipeline keeps per image where it fell below
+    (host memory only), the fixed part the lowest that leaves no used trial above the line;
+    and the note."""
+    floor = kept_per_image(part) if host else math.nan
+    if not (math.isfinite(fit[2]) and math.isfinite(floor)) or fit[2] >= floor:
+        return fit, []
+    # The lowest line of that slope that no trial used is above: never short on the sample.
+    per_image = fit[1] if math.isfinite(fit[1]) else 0.0
+    fixed = float((used["_peak"] - per_image * used["batch_size"].astype(float) - floor * used["_n"]).max())
+    note = (f"per dataset image raised from {format_bytes(fit[2])} (fitted) to {format_bytes(floor)}, what "
+            f"{part['pipeline'].iloc[0]} keeps of each image until the end (its array copy and outputs): the sizes "
+            f"measured were too small to show it whole (the first outputs fill memory the process already held), "
+            f"so the line takes that slope, as low as no measured peak is above it")
+    return (fixed, fit[1], floor, fit[3]), [note]
+
+
+def _fit_floored(part: pd.DataFrame, host: bool) -> tuple[Fit, pd.DataFrame, list[str]]:
+    fit, used, notes = fit_group(part)
+    fit, raised = _floored(fit, part, used, host)
+    return fit, used, notes + raised
+
+
+def _is_host(column: str | None, kind: MemoryKind) -> bool:
+    return kind == "host" if column is None else column.startswith("host_")
 
 
 def group_keys(df: pd.DataFrame, by: Sequence[str] = MODEL_KEYS) -> list[str]:
@@ -129,7 +191,7 @@ def fit_memory_model(
     rows = []
     for group, part in ok.groupby(keys, sort=True) if keys else [((), ok)]:
         group = group if isinstance(group, tuple) else (group,)
-        fit, used, notes = fit_group(part)
+        fit, used, notes = _fit_floored(part, _is_host(column, kind))
         residual = used["_peak"] - predicted(fit, used["batch_size"], used["_n"])
         sizes = part["_n"].dropna()  # every size measured (the N term may rest on batches below the line)
         rows.append({
@@ -156,7 +218,7 @@ def memory_residuals(df: pd.DataFrame, *, column: str | None = None, kind: Memor
     ok = _prepared(df, column, kind)
     parts = []
     for _, part in ok.groupby(keys, sort=True) if keys else [((), ok)]:
-        fit, used, _ = fit_group(part)
+        fit, used, _ = _fit_floored(part, _is_host(column, kind))
         model = predicted(fit, part["batch_size"], part["_n"])
         parts.append(part[keys].assign(batch_size=part["batch_size"].astype(int), images=part["_n"],
                                        peak_bytes=part["_peak"], predicted_bytes=model,

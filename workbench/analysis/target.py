@@ -34,6 +34,24 @@ from workbench.results import is_ok, ok_trials
 from workbench.types import MemoryKind
 
 EXTRAPOLATION = 4.0  # past this many times the largest size measured, a prediction is an extrapolation
+# Host bytes one ``model.predict`` call leaves behind, which batch_loop makes once a batch:
+# 12-17 kB a call at batches 8-64, whatever the outputs, with Keras 3.15 on TensorFlow 2.21 here
+# (bench/bench_loop_growth.py; tensorflow/tensorflow#44711). The memory model's terms are in
+# batch and N, not N / batch, so this is said beside a prediction beyond the sizes measured.
+PREDICT_CALL_RESIDUE = 15_000
+CALLS_PREDICT = ("batch_loop",)  # pipelines that call model.predict once a batch
+
+
+def call_residue(pipeline: str, batch_size: int, target: int, sizes: Sequence[int]) -> str:
+    """What a prediction at ``target`` leaves out for a pipeline calling ``model.predict`` once
+    a batch ("" for the others, or within the sizes measured, whose peaks include it)."""
+    if pipeline not in CALLS_PREDICT or batch_size < 1 or not sizes or target <= max(sizes):
+        return ""
+    calls = math.ceil(target / batch_size)
+    return (f"{pipeline}'s prediction at {target:,} images is a lower bound: each of its {calls:,} model.predict "
+            f"calls at batch {batch_size:,} leaves about {format_bytes(PREDICT_CALL_RESIDUE)} behind (measured here), "
+            f"about {format_bytes(calls * PREDICT_CALL_RESIDUE)} more; a predict_on_batch loop leaves nothing "
+            "(docs/inputs.md)")
 
 
 def times(factor: float) -> str:
@@ -175,8 +193,10 @@ def series_at(df: pd.DataFrame, target_images: int, *, host_budget_bytes: float 
         best = None
         if host_budget_bytes and not why:
             best = max_batch_at(fit, host_budget_bytes, images=target_images, margin=margin)
+        batch = best if best else int(fit["max_batch"])
         out.append({
             "series": series_name(fit), **{k: fit[k] for k in MODEL_KEYS if k in fit},
+            "caveat": call_residue(str(fit.get("pipeline")), batch, target_images, sizes),
             "sizes": sorted(set(sizes)), "per_dataset_image_bytes": float(fit["per_dataset_image_bytes"]),
             "reach": reach(target_images, sizes), "max_batch": best, "why": why,
             "largest_batch": int(fit["max_batch"]),
@@ -186,7 +206,12 @@ def series_at(df: pd.DataFrame, target_images: int, *, host_budget_bytes: float 
 
 
 def max_batch_line(entry: dict[str, Any], target: int, margin: float) -> str:
-    """One series' largest batch at the target, in words."""
+    """One series' largest batch at the target, in words (and what its prediction leaves out)."""
+    line = _max_batch_line(entry, target, margin)
+    return f"{line}; {entry['caveat']}" if entry.get("caveat") and not entry["why"] else line
+
+
+def _max_batch_line(entry: dict[str, Any], target: int, margin: float) -> str:
     if entry["why"]:
         return entry["why"]
     if entry["max_batch"] is None:

@@ -199,3 +199,23 @@ def input_size(model: Any, allow_any: bool = False) -> tuple[tuple[int, int], in
     if len(shape) != 4 or (not allow_any and (shape[1] is None or shape[2] is None)):
         raise ValueError(f"the model's input shape {shape} is not (batch, height, width, channels)")
     return (shape[1], shape[2]), int(shape[3])
+
+
+def output_bytes_per_image(keras: Any, model: Any) -> float:
+    """Bytes of the model's outputs for one image (every output, at its dtype): what
+    ``model.predict`` and a loop collecting outputs keep for each image until the end. NaN
+    where the model does not say (a subclassed model, an open output dimension)."""
+    import numpy as np
+
+    total = 0.0
+    try:
+        for tensor in model.outputs:
+            dims = tuple(tensor.shape)[1:]
+            if any(d is None for d in dims):
+                return float("nan")
+            name = keras.backend.standardize_dtype(tensor.dtype)
+            itemsize = 2 if name == "bfloat16" else np.dtype(name).itemsize  # numpy has no bfloat16
+            total += float(np.prod(dims, dtype=float)) * itemsize
+    except (AttributeError, TypeError, ValueError):
+        return float("nan")
+    return total if total > 0 else float("nan")
