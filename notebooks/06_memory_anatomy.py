@@ -260,10 +260,18 @@ peak_step = float(peak[main] - peak[quarter])
 act_step = per_image * (batch_size - small)
 step_noise = 3 * (s[["runtime", "weights", "traced function", "data held", "outputs"]].sum()
                   + s["activations"] * (batch_size - small) / batch_size)
-claim(abs(peak_step - act_step) <= step_noise and peak_step > step_noise,
-      f"**only the activations change with the batch**: the peaks over all passes at batch {batch_size} and {small} "
-      f"differ by {fmt(peak_step)}, and the activations measured alone by {fmt(act_step)} ({fmt(per_image)} x "
-      f"{batch_size - small} images); they agree within 3x the parts' spreads ({fmt(step_noise)})")
+step_text = (f"the peaks over all passes at batch {batch_size} and {small} differ by {fmt(peak_step)}, and the "
+             f"activations measured alone by {fmt(act_step)} ({fmt(per_image)} x {batch_size - small} images)")
+# The parts' spreads summed set the tolerance; when a run's step itself is not beyond it (the data held moved by
+# 11 MiB between two runs in one run where this was written, 0.2 MiB in another), agreeing with the activations
+# would say nothing, so it is reported instead of checked.
+if peak_step > step_noise:
+    claim(abs(peak_step - act_step) <= step_noise,
+          f"**only the activations change with the batch**: {step_text}; they agree within 3x the parts' spreads "
+          f"({fmt(step_noise)})")
+else:
+    say(f"The step between the two batches is within this run's noise: {step_text}, against 3x the parts' spreads, "
+        f"{fmt(step_noise)}. That only the activations change with the batch is not checked by this run.")
 
 # %% [markdown]
 # ## 5. Creep over repeated passes
@@ -303,8 +311,8 @@ say(f"TensorFlow was never imported in this kernel. This run took **{time.perf_c
 # **Which lever to pull for which part.** Find your largest part above, then:
 #
 # * **activations** shrink with the **batch size** (bytes per image x batch): a quarter of the batch,
-#   a quarter of them; section 4 checked that the peaks at the batch size and a quarter of it differ
-#   by about the activations' difference, within 3x the parts' spreads;
+#   a quarter of them; section 4 compared the step between the peaks at the batch size and a quarter of it
+#   with the activations' difference (checked when the step is beyond 3x the parts' spreads);
 # * **data held** (the array and Keras' copies) goes with **streaming**: `stream` or `stream_to_disk`
 #   read a few batches at a time instead of holding N images several times over;
 # * **outputs** go only with **`stream_to_disk`** (or the job `workbench script --pipeline
