@@ -213,3 +213,13 @@ def test_report_where_the_n_term_was_not_measured(tmp_path):
     assert "nothing to recommend at 1,200,000 images" in html
     assert html.count("<td class=\"num\">cannot be predicted</td>") == 2 * len(BATCHES)
     assert "every trial predicted 600 images" in html
+
+
+@pytest.mark.parametrize("target", [None, 100_000])
+def test_no_objective_measured_and_no_budget_says_so_in_one_line(target):
+    """Every throughput missing and no budget: once a pandas "all NA" error at the target."""
+    df = results().assign(throughput_ips=np.nan)
+    rec = analysis.recommend(df, target_images=target)
+    assert rec.row is None
+    assert rec.reason.startswith("nothing to recommend for throughput: no finished trial measured it")
+    assert "n/a" not in rec.reason

@@ -62,7 +62,7 @@ def _nothing(df: pd.DataFrame, settings: pd.DataFrame, target: int, why: list[st
              gpu: int | None, margin: float, objective: Objective) -> str:
     ok = ok_trials(df)
     no_gpu = "gpu_peak_bytes" not in ok or not np.isfinite(pd.to_numeric(ok["gpu_peak_bytes"], errors="coerce")).any()
-    if ok.empty or (gpu and no_gpu):
+    if ok.empty or (gpu and no_gpu) or not (host or gpu):
         return explain_nothing(df, host * (1 - margin) if host else None, gpu * (1 - margin) if gpu else None,
                                objective=objective, host_budget_bytes=host, gpu_budget_bytes=gpu,
                                margin=margin, candidates=0)

@@ -337,6 +337,9 @@ def explain_nothing(df: pd.DataFrame, host_limit: float | None, gpu_limit: float
     if gpu_budget_bytes and not np.isfinite(_gpu_peak(ok)).any():
         return ("nothing to recommend: GPU memory was not measured (no GPU), so a GPU budget "
                 "cannot be checked; run on a GPU or drop the GPU budget")
+    if not host_budget_bytes and not gpu_budget_bytes:  # nothing was over a budget: the objective was not measured
+        return (f"nothing to recommend for {objective}: no finished trial measured it ({OBJECTIVES[objective][0]} "
+                "is missing in every one); rerun with timed passes (the timing settings) or pick another objective")
     kind, column, budget = ("host", "host_peak_bytes", host_budget_bytes)
     if gpu_budget_bytes and not host_budget_bytes:
         kind, column, budget = ("GPU", "gpu_peak_bytes", gpu_budget_bytes)
