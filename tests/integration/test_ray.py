@@ -106,7 +106,7 @@ def fault_of(trial: psutil.Process) -> str | None:
 
 def with_faults(monkeypatch, faults: dict[int, str]) -> None:
     """The sweep's trials, some given an injected failure by batch size."""
-    monkeypatch.setattr(runner, "expand", lambda s: [replace(t, fault=faults.get(t.batch_size)) for t in expand(s)])
+    monkeypatch.setattr(runner, "expand", lambda s, plan=None: [replace(t, fault=faults.get(t.batch_size)) for t in expand(s, plan)])
 
 
 def hung_trials() -> list[tuple[psutil.Process, psutil.Process]]:
