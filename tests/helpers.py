@@ -292,3 +292,24 @@ def probe_predict_reference(workdir: Path) -> None:
     x = np.load(workdir / "x.npy")
     np.save(workdir / "reference.npy", model.predict(x, batch_size=64, verbose=0))
     _write(workdir, "probe_predict_reference", {"n": len(x)})
+
+
+def fake_trials(monkeypatch: Any) -> list[tuple[int | None, int]]:
+    """Stand in for every trial a sweep runs (a real one needs TensorFlow): an ``ok`` result whose
+    host peak grows with the batch and the images, with no process started. Returns the list the
+    settings run are appended to, as (images, batch)."""
+    import workbench.engine.runner as runner
+    from workbench.results import Status, TrialResult
+
+    ran: list[tuple[int | None, int]] = []
+
+    def fake_trial(cfg: Any, *, cancel: Any = None, launcher: Any = None, **_: Any) -> TrialResult:
+        result = TrialResult.for_trial(cfg)
+        result.status, result.images = Status.OK, cfg.data.count
+        result.host_peak_bytes = float(100 * 2**20 + cfg.data.count * 4000 + cfg.batch_size * 50_000)
+        result.throughput_ips = 100.0 * cfg.batch_size
+        ran.append((cfg.data.count, cfg.batch_size))
+        return result
+
+    monkeypatch.setattr(runner, "run_trial", fake_trial)
+    return ran

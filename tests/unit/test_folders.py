@@ -17,9 +17,8 @@ import pytest
 from workbench.config import DataSpec
 from workbench.engine.folders import SETTLED_NS, folder_listing, scan
 from workbench.engine.preflight import available_images, check_data_spec
-from workbench.results import Status, TrialResult
 
-MIB = 1024 * 1024
+from ..helpers import fake_trials
 
 
 def pngs(folder: Path, n: int, start: int = 0) -> Path:
@@ -55,20 +54,9 @@ def listings(monkeypatch):
 
 
 def test_one_cli_sweep_lists_its_image_folder_once(tmp_path, listings, monkeypatch, capsys):
-    import workbench.engine.runner as runner
     from workbench.cli import main
 
-    ran: list[tuple[int | None, int]] = []
-
-    def fake_trial(cfg, *, cancel=None, launcher=None, **_):  # a result with numbers, no process
-        result = TrialResult.for_trial(cfg)
-        result.status, result.images = Status.OK, cfg.data.count
-        result.host_peak_bytes = float(100 * MIB + cfg.data.count * 4000 + cfg.batch_size * 50_000)
-        result.throughput_ips = 100.0 * cfg.batch_size
-        ran.append((cfg.data.count, cfg.batch_size))
-        return result
-
-    monkeypatch.setattr(runner, "run_trial", fake_trial)
+    ran = fake_trials(monkeypatch)
     folder = pngs(tmp_path / "images", 40)
     settle(folder)
     listings.clear()

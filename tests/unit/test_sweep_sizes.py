@@ -27,7 +27,7 @@ from workbench.plan import expand
 from workbench.render.table import results_table
 from workbench.results import Status, TrialResult
 
-from ..helpers import make_panel, write_npy
+from ..helpers import fake_trials, make_panel, write_npy
 from .test_analysis import MIB, trial_row
 
 TINY = ModelSpec("tiny")
@@ -247,27 +247,17 @@ def image_folder(root, n: int):
 def counted_reads(monkeypatch):
     """Each count of the data the size plan makes (the real one, so the plan is the real one);
     trials are stood in for (they would need TensorFlow) and their settings listed."""
-    import workbench.engine.runner as runner
     import workbench.engine.sweep_sizes as sweep_sizes
 
     counts: list[int | None] = []
-    ran: list[tuple[int | None, int]] = []
     real = sweep_sizes.data_count
 
     def counted(data):
         counts.append(real(data))
         return counts[-1]
 
-    def fake_trial(cfg, *, cancel=None, launcher=None, **_):  # a result with numbers, no process
-        result = TrialResult.for_trial(cfg)
-        result.status, result.images = Status.OK, cfg.data.count
-        result.host_peak_bytes = float(100 * MIB + cfg.data.count * 4000 + cfg.batch_size * 50_000)
-        result.throughput_ips = 100.0 * cfg.batch_size
-        ran.append((cfg.data.count, cfg.batch_size))
-        return result
-
     monkeypatch.setattr(sweep_sizes, "data_count", counted)
-    monkeypatch.setattr(runner, "run_trial", fake_trial)
+    ran = fake_trials(monkeypatch)
     return counts, ran
 
 
