@@ -76,6 +76,10 @@ WEIGHTS = {"jax": 2.0, "torch": 1.0}
 SWEEP_SHARE, BUDGET_SHARE, OOM_SHARE = 0.55, 0.72, 0.94  # of the deadline, each step's end
 GPU_BUDGET = "2GB"
 OOM_FACTOR = 1.3  # the OOM batch needs this many times the card, by step 1's growth per image
+# The first H200 run's JAX batch 6,753 "needing" 1.3x the card by the slope over 64-512 ran at 100.1 GiB:
+# XLA's growth per image halved past 512. --oom-only sizes from the two largest batches measured so far
+# (512 and 6,753 there), and 2x leaves room for a further fall of the slope.
+OOM_ONLY_FACTOR = 2.0
 NA = "not available"
 
 
@@ -150,8 +154,8 @@ def per_image_bytes(df: pd.DataFrame, backend: str) -> float:
 
 
 def oom_step(out: Path, model: ModelSpec, df: pd.DataFrame, backend_list: tuple[str, ...], clock: Clock,
-             image: int) -> list[str]:
-    """One trial per backend at a batch needing OOM_FACTOR x the card; twice that if it still fits."""
+             image: int, factor: float = 1.3) -> list[str]:
+    """One trial per backend at a batch needing ``factor`` x the card; twice that if it still fits."""
     notes = []
     total = (nvml_devices() or [{}])[0].get("memory_total_bytes")
     ram = environment()["ram_total_bytes"]
@@ -161,7 +165,7 @@ def oom_step(out: Path, model: ModelSpec, df: pd.DataFrame, backend_list: tuple[
         if not total or not math.isfinite(slope) or slope <= 0:
             notes.append(f"{backend}: {NA} (no GPU figure to size the batch from)")
             continue
-        batch = math.ceil(OOM_FACTOR * total / slope)
+        batch = math.ceil(factor * total / slope)
         for _ in range(2):
             host_need = batch * image * image * 3 * 4 * 4  # the array, Keras' copies, the float64 draw
             if host_need > 0.6 * ram or cancel.is_set():
@@ -204,13 +208,15 @@ def check_rows(sweep_df: pd.DataFrame, budget_df: pd.DataFrame, oom_df: pd.DataF
         per = {str(b): int((part["status"] == "over_budget").sum()) for b, part in enforced.groupby("backend")}
         out.append((f"{GPU_BUDGET} budget gives over_budget rows", "pass" if all(per.values()) else "FAIL",
                     ", ".join(f"{b}: {n}" for b, n in per.items())))
-    if oom_df.empty:
-        out.append(("a trial ended oom", NA, "no OOM trial ran (no GPU)"))
-    else:
-        per = {str(b): int((part["status"] == "oom").sum()) for b, part in oom_df.groupby("backend")}
-        out.append(("a trial ended oom", "pass" if any(per.values()) else "FAIL",
-                    ", ".join(f"{b}: {n}" for b, n in per.items())))
+    out.append(oom_check(oom_df))
     return out
+
+
+def oom_check(oom_df: pd.DataFrame) -> tuple[str, str, str]:
+    if oom_df.empty:
+        return ("a trial ended oom", NA, "no OOM trial ran (no GPU)")
+    per = {str(b): int((part["status"] == "oom").sum()) for b, part in oom_df.groupby("backend")}
+    return ("a trial ended oom", "pass" if any(per.values()) else "FAIL", ", ".join(f"{b}: {n}" for b, n in per.items()))
 
 
 def table(df: pd.DataFrame) -> list[str]:
@@ -232,11 +238,49 @@ def load(folder: Path) -> pd.DataFrame:
         columns=["backend", "precision", "batch_size", "status", "gpu_budget_enforced"])
 
 
+def oom_only(args: argparse.Namespace, out: Path, model: ModelSpec, backend_list: tuple[str, ...], clock: Clock,
+             size: Size, env: dict[str, Any]) -> int:
+    """Step 3 alone, sized from earlier results (a short rerun of the one check that failed)."""
+    folders = [Path(f.strip()) for f in args.oom_only.split(",") if f.strip()]
+    missing = [str(f) for f in folders if not (f / "results.jsonl").exists()]
+    if missing:
+        print(f"--oom-only: no results.jsonl in {', '.join(missing)}: give folders an earlier run wrote", file=sys.stderr)
+        return 2
+    measured = pd.concat([load_results(f) for f in folders], ignore_index=True)
+    factor = args.oom_factor or OOM_ONLY_FACTOR
+    print(f"== 3 only. a batch that needs {factor}x the card, sized from {', '.join(map(str, folders))}", flush=True)
+    notes = oom_step(out / "oom", model, measured, backend_list, clock, size.image, factor)
+    for note in notes:
+        print(f"  {note}", flush=True)
+    oom_df = load(out / "oom")
+    check = oom_check(oom_df)
+    summary = {"environment": {k: env.get(k) for k in ("hostname", "gpu_name", "gpu_driver", "python", "keras",
+                                                       "jax", "torch", "tensorflow", "numpy")},
+               "elapsed_s": round(clock.elapsed(), 1), "size": "oom-only", "sized_from": [str(f) for f in folders],
+               "factor": factor, "checks": [dict(zip(("check", "verdict", "detail"), check, strict=True))],
+               "oom_notes": notes, "trials": {"oom": len(oom_df)}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    lines = [f"# GPU check, the oom step alone ({summary['elapsed_s']} s, {factor}x the card)", "",
+             *(f"- {k}: {v if v is not None else NA}" for k, v in summary["environment"].items()), "",
+             "| check | verdict | detail |", "| --- | --- | --- |", f"| {check[0]} | {check[1]} | {check[2]} |", "",
+             "## out of memory", "", *(table(oom_df) if len(oom_df) else ["(no trials)"]), ""]
+    (out / "summary.md").write_text("\n".join(lines))
+    (out / "oom" / ".workbench.lock").unlink(missing_ok=True)
+    print(f"{check[1]:>13}: {check[0]} ({check[2]})", flush=True)
+    print(f"done in {clock.elapsed():.0f} s: {out}/summary.md", flush=True)
+    return 1 if check[1] == "FAIL" else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "runs" / "gpu_check"))
     p.add_argument("--tiny", action="store_true", help="32 px and two batch sizes: proves the steps on a CPU")
     p.add_argument("--backends", default="jax,torch", help="those installed are run (default %(default)s)")
+    p.add_argument("--oom-only", metavar="FOLDERS", default=None,
+                   help="only step 3, its batch sized from these earlier results folders (comma-separated, e.g. "
+                        "docs/gpu/sweep,docs/gpu/oom): a short rerun of the oom check")
+    p.add_argument("--oom-factor", type=float, default=None,
+                   help=f"times the card the oom batch should need (default {OOM_FACTOR}; {OOM_ONLY_FACTOR} with --oom-only)")
     p.add_argument("--deadline-s", type=float, default=None,
                    help="the whole run, reports included (default 450 s; 900 s with --tiny on a CPU)")
     args = p.parse_args(argv)
@@ -259,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"replacing the previous run's {out / folder}", flush=True)
             shutil.rmtree(out / folder)
 
+    if args.oom_only:
+        return oom_only(args, out, model, backend_list, clock, size, env)
     print(f"== 1. sweep: mobilenet_v2 {size.image} px, batches {size.batches}, {', '.join(PRECISIONS)}", flush=True)
     weights = [WEIGHTS.get(b, 1.0) for b in backend_list]
     for i, backend in enumerate(backend_list):  # each backend its own slot, so one cannot starve the other
@@ -274,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     budget_df = load(out / "budget")
 
     print("== 3. a batch that needs more than the card", flush=True)
-    notes = oom_step(out / "oom", model, sweep_df, backend_list, clock, size.image)
+    notes = oom_step(out / "oom", model, sweep_df, backend_list, clock, size.image, args.oom_factor or OOM_FACTOR)
     for note in notes:
         print(f"  {note}", flush=True)
     oom_df = load(out / "oom")

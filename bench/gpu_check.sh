@@ -12,6 +12,7 @@
 #
 #   bench/gpu_check.sh            # on the GPU machine
 #   PYTHON=.venv/bin/python bench/gpu_check.sh --tiny   # here, without a GPU
+#   bench/gpu_check.sh --oom-only docs/gpu/sweep,docs/gpu/oom --deadline-s 240   # the oom step alone, sized from the last run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
