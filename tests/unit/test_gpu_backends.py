@@ -189,6 +189,20 @@ def test_each_backends_out_of_memory_error_is_recognised(exc, backend):
     assert gpu_oom_status(exc, 2 * GB, budget_enforced=False)[0] == "oom"
 
 
+@pytest.mark.parametrize(("name", "message", "said"), [
+    # the shapes of the two wrapped errors the H200 oom rerun recorded (docs/gpu/oom-only); the lines
+    # below their first are stand-ins (only the first was kept), in each framework's own wording
+    ("JaxRuntimeError", "NOT_FOUND: Failed to get configs for: 2 out of 99 instructions. See logs for all failures. "
+     "Example failure: \nRESOURCE_EXHAUSTED: Out of memory while trying to allocate 301.25GiB.",
+     "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 301.25GiB."),
+    ("OutOfMemoryError", "Exception encountered when calling DepthwiseConv2D.call().\n\n"
+     "CUDA out of memory. Tried to allocate 39.22 GiB.", "CUDA out of memory. Tried to allocate 39.22 GiB."),
+])
+def test_a_wrapped_out_of_memory_error_is_told_by_the_line_that_says_so(name, message, said):
+    status, error = gpu_oom_status(stand_in(name, message), None, budget_enforced=False)
+    assert (status, error) == ("oom", f"GPU out of memory: {said}")
+
+
 def test_other_errors_are_not_out_of_memory():
     assert gpu_oom_status(stand_in("XlaRuntimeError", "INVALID_ARGUMENT: shapes differ"), None, False) is None
     assert gpu_oom_status(ValueError("bad shape"), 2 * GB, True) is None

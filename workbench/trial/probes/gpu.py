@@ -88,9 +88,21 @@ def gpu_oom_status(exc: BaseException, gpu_budget_bytes: int | None, budget_enfo
     None when ``exc`` is no such error."""
     if not is_gpu_oom(exc):
         return None
-    text = str(exc).strip()
-    first_line = text.splitlines()[0] if text else type(exc).__name__
+    line = oom_line(exc)
     if gpu_budget_bytes and budget_enforced:
-        return "over_budget", (f"GPU memory ran out under the simulated {gpu_budget_bytes / 2**30:.2f} GiB "
-                               f"budget: {first_line}")
-    return "oom", f"GPU out of memory: {first_line}"
+        return "over_budget", f"GPU memory ran out under the simulated {gpu_budget_bytes / 2**30:.2f} GiB budget: {line}"
+    return "oom", f"GPU out of memory: {line}"
+
+
+OOM_MARKERS = ("RESOURCE_EXHAUSTED", "OOM when allocating", "CUDA out of memory", "Out of memory")
+
+
+def oom_line(exc: BaseException) -> str:
+    """The line of ``exc``'s message that says what ran out, else its first line. Wrapped errors
+    put it further down: on the H200, JAX's autotuner led with "NOT_FOUND: Failed to get configs
+    for: 2 out of 99 instructions ... Example failure:" and Keras wraps PyTorch's error in
+    "Exception encountered when calling DepthwiseConv2D.call()."."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    return next((ln for ln in lines if any(m in ln for m in OOM_MARKERS)), lines[0])
