@@ -292,7 +292,7 @@ else:
 # %% [markdown]
 # ### GPU figures measured elsewhere
 #
-# The project's GPU check (`bench/gpu_check.sh`) ran once on a lent GPU machine and its results
+# The project's GPU check (`bench/gpu_check.sh`) ran on a lent GPU machine (once whole, its oom step twice); its results
 # are committed in `docs/gpu/`. They were **not measured by this run or on this machine**, so
 # nothing below is a checked claim: they show what the two GPU figures look like on a real card
 # (MobileNetV2 at 224 px, float32, on the JAX and PyTorch backends of Keras 3; that machine has
