@@ -27,7 +27,7 @@ from workbench.engine.search import search_batch
 from workbench.parsing import parse_margin
 from workbench.render.report import build_report
 from workbench.ui import Workbench
-from workbench.ui.form import DEFAULT_MODEL, DEFAULT_OUT, DEFAULTS
+from workbench.ui.defaults import DEFAULT_MODEL, DEFAULT_OUT, DEFAULTS
 
 REQUIRED = ["--model", DEFAULT_MODEL, "--out", DEFAULT_OUT]  # what the CLI has no default for
 # The sweep every side starts from: the dataclass defaults, with synthetic images at

@@ -27,7 +27,8 @@ from workbench.errors import ConfigError, WorkbenchError
 from workbench.plan import expand
 from workbench.results import ResultStore, environment, load_results
 from workbench.ui.compare_view import CompareView
-from workbench.ui.form import AUTO_SIZES_SKIP, SweepForm
+from workbench.ui.defaults import AUTO_SIZES_SKIP
+from workbench.ui.form import SweepForm
 from workbench.ui.jobs import JobRunner, set_status
 from workbench.ui.results_view import ResultsView
 from workbench.ui.runs import search_body, sweep_body

@@ -20,7 +20,7 @@ from workbench.engine.search import ProbeEvent, search_batch
 from workbench.engine.sweep_sizes import plan_sizes
 from workbench.plan import expand
 from workbench.types import SearchStrategy
-from workbench.ui.form import AUTO_SIZES_SKIP
+from workbench.ui.defaults import AUTO_SIZES_SKIP
 from workbench.ui.jobs import Tally, set_status, ticking
 
 if TYPE_CHECKING:
