@@ -12,8 +12,9 @@ from PIL import Image
 from workbench.cli.options import attach_signed_values
 from workbench.config import DataSpec
 from workbench.engine import baseline
+from workbench.engine.folders import FOLDER_SAMPLE
 from workbench.engine.lock import LOCK_FILE, folder_lock
-from workbench.engine.preflight import FOLDER_SAMPLE, check_data_spec, check_out_dir
+from workbench.engine.preflight import check_data_spec, check_out_dir
 from workbench.errors import ConfigError, WorkbenchError
 
 MIB = 2**20

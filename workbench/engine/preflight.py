@@ -19,8 +19,6 @@ from typing import Any
 import numpy as np
 
 from workbench.config import DataSpec, ModelSpec, user_path
-from workbench.engine.folders import FOLDER_SAMPLE as FOLDER_SAMPLE
-from workbench.engine.folders import IMAGE_SUFFIXES as IMAGE_SUFFIXES
 from workbench.engine.folders import folder_listing, scan
 from workbench.errors import ConfigError
 

@@ -45,9 +45,14 @@ class Source:
         return False
 
     @property
+    def decoded_bytes_per_image(self) -> int:
+        """Size of one image decoded into the float32 array the in-memory pipelines load."""
+        return self.image_size[0] * self.image_size[1] * self.channels * 4
+
+    @property
     def decoded_bytes(self) -> int:
         """Size of the whole dataset decoded into one float32 array."""
-        return self.n * self.image_size[0] * self.image_size[1] * self.channels * 4
+        return self.n * self.decoded_bytes_per_image
 
     load_chunk = 256  # images read at a time while decoding the whole set
 
