@@ -126,6 +126,27 @@ def test_out_of_confirmation_runs_the_answer_says_it_ran_once(tmp_path, monkeypa
     assert result.notes[-1].startswith("batch 284 fitted once but was not run again (2 confirmation runs used)")
 
 
+def test_with_one_run_left_the_step_goes_to_a_batch_that_fitted_before(tmp_path, monkeypatch):
+    """A new batch could only run once; a probe that fitted (no smaller than half the step) is
+    confirmed by that one run."""
+    monkeypatch.setattr("workbench.engine.confirm.CONFIRM_RUNS", 2)
+    budget = budget_for(300)
+
+    class Jump(Creeping):  # only the answer's second run jumps, by 160 MiB
+        def peak(self, batch: int, repeat: int = 0) -> float:
+            return FIXED + PER_IMAGE * batch + (self.rise if repeat and batch == 300 else 0.0)
+
+    result = search_batch(template(), tmp_path, host_budget_bytes=budget, probe=Jump(budget, 160 * MIB))
+    fitted = [b for (b, _, _), ok in zip(result.probes, result.fits, strict=True) if ok]
+    # The step itself is 87 (300 less 320 MiB over the room left, at 1.5 MiB an image); probe 64
+    # fitted and lies within [43, 87]
+    assert 64 in fitted and step_down(300, FIXED + PER_IMAGE * 300 + 160 * MIB, 160 * MIB, budget * 0.9,
+                                      {b: FIXED + PER_IMAGE * b for b in fitted}) == 87
+    assert [(c["batch_size"], c["fits"]) for c in result.confirmations] == [(300, False), (64, True)]
+    assert (result.batch_size, result.confirmed) == (64, True)
+    assert "stepped down to batch 64 (it fitted before, so the one confirmation run left can confirm it)" in result.notes[-2]
+
+
 def test_confirm_off_runs_nothing_more(tmp_path):
     budget = budget_for(300)
     probe = Creeping(budget, rise=50 * MIB)

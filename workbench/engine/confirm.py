@@ -6,7 +6,9 @@ batch that fitted once may not fit the next time. After the search closes its br
 answer runs once more; the answer stands when the budget peak of *both* runs stays under the
 budget less the margin. When the second run goes over, the search steps down by as many images
 as the excess (plus the run-to-run spread just seen) is worth on the local memory line, runs the
-new batch twice, and says so in its notes. At most :data:`CONFIRM_RUNS` trials.
+new batch twice, and says so in its notes. At most :data:`CONFIRM_RUNS` trials; when a step down
+leaves one run, it goes to the largest batch between half the step and the step that fitted every
+time it ran (when there is one), so that the last run can still confirm an answer.
 """
 
 from __future__ import annotations
@@ -86,7 +88,11 @@ def confirm_answer(template: TrialConfig, probe: Probe, result: SearchResult, fi
             return
         if not ok:
             lower = step_down(batch, max(finite, default=math.nan), moved, limit, points)
-            result.notes.append(_stepped(batch, trial, peak, seen, limit, lower, kind))
+            last = CONFIRM_RUNS - len(result.confirmations) == 1
+            if last:  # one run left: a new batch could only run once, a batch that fitted before is confirmed by it
+                lower = max((b for b, peaks in runs.items() if lower // 2 <= b <= lower and peaks
+                             and all(math.isfinite(p) and p <= limit for p in peaks)), default=lower)
+            result.notes.append(_stepped(batch, trial, peak, seen, limit, lower, kind, last and lower in runs))
             result.batch_size = batch = lower
     if batch > 0 and not result.confirmed:
         result.notes.append(f"batch {batch} fitted once but was not run again ({CONFIRM_RUNS} confirmation runs "
@@ -104,11 +110,13 @@ def _confirmed(batch: int, seen: list[float], moved: float, limit: float, kind: 
 
 
 def _stepped(batch: int, trial: TrialResult, peak: float, seen: list[float], limit: float, lower: int,
-             kind: str) -> str:
+             kind: str, fitted_before: bool = False) -> str:
     what = (f"peaked {format_bytes(peak)}" if math.isfinite(peak) else f"ended {trial.status}")
     earlier = [p for p in seen[:-1] if math.isfinite(p)]
     before = f" (first run {format_bytes(earlier[0])})" if earlier else ""
     then = f"stepped down to batch {lower}" if lower else "nothing fits"
+    if fitted_before:
+        then += " (it fitted before, so the one confirmation run left can confirm it)"
     when = "when run again" if len(seen) > 1 else "in its first run"
     return f"batch {batch} {what} {when}{before}, over the {kind} limit of {format_bytes(limit)}: {then}"
 
