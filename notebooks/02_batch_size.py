@@ -377,11 +377,18 @@ if over_limit:
         "twice. That is the run-to-run noise the margin is kept for.")
 else:
     say("The second run of the search's answer fitted as the first did: no step down was needed this time.")
-claim(found.confirmed and len(answer_peaks) >= 2 and 3 * moved < margin * budget and max(rerun_peaks) < budget,
-      f"the answer holds when run again: batch {found.batch_size} ran {len(answer_peaks)} times with peaks "
-      f"{fmt(min(answer_peaks))} to {fmt(max(answer_peaks))}, {fmt(moved)} apart, less than a third of the "
-      f"{fmt(margin * budget)} margin kept free for run-to-run variation; every rerun the search made peaked at "
-      f"most {fmt(max(rerun_peaks))}, under the {fmt(budget)} budget itself")
+if found.confirmed:
+    claim(len(answer_peaks) >= 2 and 3 * moved < margin * budget and max(rerun_peaks) < budget,
+          f"the answer holds when run again: batch {found.batch_size} ran {len(answer_peaks)} times with peaks "
+          f"{fmt(min(answer_peaks))} to {fmt(max(answer_peaks))}, {fmt(moved)} apart, less than a third of the "
+          f"{fmt(margin * budget)} margin kept free for run-to-run variation; every rerun the search made peaked at "
+          f"most {fmt(max(rerun_peaks))}, under the {fmt(budget)} budget itself")
+else:  # the runs moved by more than four confirmation runs could step around (a busy machine): said, not hidden
+    say(f"This time the runs moved more than the search's {len(found.confirmations)} confirmation runs could step "
+        f"around, and it says so: {found.notes[-1]}. On a busy machine, run the search again.")
+    claim(max(rerun_peaks) < budget,
+          f"what the margin is for held even so: every rerun the search made peaked at most {fmt(max(rerun_peaks))}, "
+          f"under the {fmt(budget)} budget itself")
 small_rows = df[(df["pipeline"] == "in_memory") & (df["batch_size"] <= small_up_to)]
 small_fixed, small_slope, _ = fit_line(small_rows["batch_size"], small_rows["peak"])
 from_small = analysis.max_batch_for_budget(small_fixed, small_slope, budget, margin)
