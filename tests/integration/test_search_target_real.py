@@ -7,8 +7,8 @@ here: the array, Keras' copies of it and the outputs), and answers for a target 
 times the sample. Then a real trial of that batch on all 4,000 images must run within the
 budget (issue 9, "Done when" (c)), and its peak must not be short of what the search predicted
 by more than 10 % of the predicted growth (the accuracy (a) asks of the memory model), nor over
-it by more than 25 %: the growth is measured at batch 1, where each batch's own costs count per
-image, so the prediction errs high on purpose (see the test). The budget leaves the
+it by more than 25 %: the growth is measured at batch 1 and added to a larger batch's peak, so the
+prediction errs high on purpose (see the test). The budget leaves the
 sample room for a few hundred images a batch, of which the growth to 4,000 images takes most,
 so the answer for the target is well below what the sample alone would allow.
 
@@ -84,12 +84,14 @@ def test_search_for_the_target_size_gives_a_batch_that_fits_there(tmp_path, caps
     assert job.images == TARGET
     assert real <= budget, (real / MIB, budget / MIB)  # within the budget at the target size
     growth = predicted - target["answer"]["measured_peak_bytes"]
-    # The growth term comes from batch 1 (engine/search_target.py), where each batch's own costs (its
-    # output array, Keras' per-call residue) count once an image, so it overstates the growth of a
-    # larger batch: 42.7 kB an image at batch 1 against 36.1 kB at batch 109 from 2,000 to 8,000
-    # images here (+15 % of the growth). The prediction errs high, the safe side, by design: short
-    # of the real peak (the side that runs a job out of memory) by at most 10 % of the growth, over
-    # it by at most 25 %. (One CI run: +10.9 MiB at batch 65, 10.3 % of a 106 MiB growth.)
+    # The growth is measured at batch 1 (engine/search_target.py) and added to a probe's peak, which
+    # overstates what a larger batch grows: each batch's own costs count once an image at batch 1,
+    # and a larger batch's activations peak mid-job while the growth peaks at the end, in memory the
+    # activations gave back, so the two do not add. Measured here from 2,000 to 8,000 images: 245 MiB
+    # predicted from batch 1; 231 MiB real at batch 5, 207 at batch 109, 209 at batch 136. So the
+    # prediction errs high, the safe side, by design: short of the real peak (the side that runs a
+    # job out of memory) by at most 10 % of the growth, over it by at most 25 %. (Here at 4,000:
+    # +4.0 and +5.9 %; one CI run: +10.9 MiB at batch 65, 10.3 % of a 106 MiB growth.)
     over = (predicted - real) / growth
     print(f"prediction {over * 100:+.1f} % of the growth")
     assert -0.10 <= over <= 0.25, (predicted / MIB, real / MIB, growth / MIB)

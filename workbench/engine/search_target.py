@@ -131,8 +131,8 @@ class Growth:
                        f"number of images: {grows} (the line through them misses by up to "
                        f"{format_bytes(self.miss(kind))}); every probe ran on {self.sample_images:,} images and was "
                        f"judged by its peak predicted at your {self.target_images:,} images, "
-                       f"{format_bytes(self.added(kind))} more (at batch {GROWTH_BATCH} each batch's own costs count "
-                       "once an image, so for larger batches this errs high, the safe side)")
+                       f"{format_bytes(self.added(kind))} more (growth measured at batch {GROWTH_BATCH} and added to "
+                       "the peak: for larger batches it errs high, the safe side)")
         out.append(reach(self.target_images, self.sizes))
         return out
 
