@@ -14,9 +14,10 @@ so the answer for the target is well below what the sample alone would allow.
 
 Why not "under the budget less the margin": the answer is, by construction, the largest batch
 *predicted* under that limit, so it sits at the limit and the real peak lands a run-to-run noise
-either side of it (measured here: the same trial at 4,000 images peaked 897.7, 899.7 and 901.4
-MiB against a limit of 899.3). The margin is there to absorb exactly that, and the error is
-printed and bounded.
+either side of it (measured here, 2026-12-07: two runs landed 8.3 and 8.5 MiB under their
+limits; in an older set-up the same trial at 4,000 images peaked 897.7, 899.7 and 901.4 MiB
+against a limit of 899.3). The margin is there to absorb exactly that, and the error is printed
+and bounded.
 """
 
 from __future__ import annotations
