@@ -54,7 +54,8 @@ def test_real_search_finds_a_batch_that_fits_when_run_again(tmp_path, tiny_trial
             assert any(not p["fits"] and p["batch_size"] > batch for p in probes)
 
     limit = budget * 0.9
-    seen = "; ".join(f"batch {p['batch_size']} {p['status']} {(p['peak_bytes'] or 0) / MIB:.1f} MiB"
+    seen = "; ".join(f"batch {p['batch_size']} {p['status']} "
+                     f"{'no peak' if p['peak_bytes'] is None else format_bytes(p['peak_bytes'])}"
                      f"{'' if p['fits'] else ' (over)'}" for p in runs)
     print(f"\nlimit {limit / MIB:.1f} MiB; runs: {seen}\n" + "\n".join(answer["notes"]))
     if answer["confirmed"]:

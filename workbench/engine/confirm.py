@@ -62,9 +62,12 @@ def confirm_answer(template: TrialConfig, probe: Probe, result: SearchResult, fi
     kind: MemoryKind = "host" if result.host_budget_bytes else "gpu"
     batch = result.batch_size
     runs: dict[int, list[float]] = {}  # budget peaks of each batch's runs: the search's probes first
+    failed: set[int] = set()  # batches with a run that did not fit (the search's own rule)
     for (b, _, p), ok in zip(result.probes, result.fits, strict=True):
         if ok:
             runs.setdefault(b, []).append(p)
+        else:
+            failed.add(b)
     while batch > 0 and len(result.confirmations) < CONFIRM_RUNS:
         if cancel is not None and cancel.is_set():
             result.cancelled = True
@@ -87,12 +90,15 @@ def confirm_answer(template: TrialConfig, probe: Probe, result: SearchResult, fi
             result.notes.append(_confirmed(batch, seen, moved, limit, kind))
             return
         if not ok:
+            failed.add(batch)
             lower = step_down(batch, max(finite, default=math.nan), moved, limit, points)
-            last = CONFIRM_RUNS - len(result.confirmations) == 1
-            if last:  # one run left: a new batch could only run once, a batch that fitted before is confirmed by it
-                lower = max((b for b, peaks in runs.items() if lower // 2 <= b <= lower and peaks
-                             and all(math.isfinite(p) and p <= limit for p in peaks)), default=lower)
-            result.notes.append(_stepped(batch, trial, peak, seen, limit, lower, kind, last and lower in runs))
+            fitted = None
+            if CONFIRM_RUNS - len(result.confirmations) == 1:  # one run left: a new batch could only run once,
+                # a batch that fitted every time it ran is confirmed by it
+                fitted = max((b for b, peaks in runs.items() if peaks and b not in failed and lower // 2 <= b <= lower),
+                             default=None)
+            lower = lower if fitted is None else fitted
+            result.notes.append(_stepped(batch, trial, peak, seen, limit, lower, kind, fitted is not None))
             result.batch_size = batch = lower
     if batch > 0 and not result.confirmed:
         result.notes.append(f"batch {batch} fitted once but was not run again ({CONFIRM_RUNS} confirmation runs "
